@@ -1,0 +1,138 @@
+"""Control-plane processes on this machine, on loopback.
+
+Used by the tests, the benchmarks and ``invoke local.up``: a real etcd (the
+Debian ``etcd`` binary) and labkit's own apiserver, each started as a child
+process on free loopback ports, waited for until healthy, and stopped by the
+PID we started (never by name).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_http_ok(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
+    """Poll ``url`` until it answers 200; fail early if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what or url}: process exited with code {proc.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = f"HTTP {resp.status}"
+        except Exception as exc:  # not up yet
+            last = str(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"{what or url} not ready after {timeout:.0f}s (last: {last})")
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM the process we started, SIGKILL it if it lingers."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
+
+
+@dataclass
+class EtcdProcess:
+    """A single-member etcd on loopback, with its data in a private directory."""
+
+    data_dir: Path | None = None
+    client_port: int = 0
+    peer_port: int = 0
+    binary: str = "etcd"
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+    _owns_dir: bool = field(default=False, repr=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.client_port}"
+
+    def start(self, timeout: float = 30.0) -> "EtcdProcess":
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise RuntimeError(
+                f"{self.binary!r} not found on PATH: install Debian's etcd-server "
+                "(bash scripts/bootstrap.sh setup does)"
+            )
+        if self.data_dir is None:
+            self.data_dir = Path(tempfile.mkdtemp(prefix="labkit-etcd-"))
+            self._owns_dir = True
+        self.client_port = self.client_port or free_port()
+        self.peer_port = self.peer_port or free_port()
+        log_path = self.log_path or (Path(self.data_dir).parent / f"{Path(self.data_dir).name}.log")
+        self.log_path = log_path
+        log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--name", "labkit-local",
+                "--data-dir", str(self.data_dir),
+                "--listen-client-urls", self.endpoint,
+                "--advertise-client-urls", self.endpoint,
+                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
+                "--initial-cluster", f"labkit-local=http://127.0.0.1:{self.peer_port}",
+                                "--quota-backend-bytes", str(2 * 1024**3),
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        wait_http_ok(f"{self.endpoint}/health", timeout, self.proc, what=f"etcd (log: {log_path})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+        if self._owns_dir and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            if self.log_path is not None:
+                try:
+                    os.unlink(self.log_path)
+                except FileNotFoundError:
+                    pass
+
+    def wipe(self, prefix: str = "/") -> None:
+        """Delete every key under ``prefix`` (tests call this between tests)."""
+        subprocess.run(
+            ["etcdctl", f"--endpoints={self.endpoint}", "del", "--prefix", prefix],
+            check=True, stdout=subprocess.DEVNULL, env={**os.environ, "ETCDCTL_API": "3"},
+        )
+
+    def __enter__(self) -> "EtcdProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def python_executable() -> str:
+    """The interpreter of this environment (children run labkit from the same venv)."""
+    return sys.executable
