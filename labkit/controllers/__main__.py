@@ -1,0 +1,3 @@
+from labkit.controllers.manager import main
+
+main()
