@@ -263,7 +263,8 @@ class Informer:
     async def run(self) -> None:
         """list, then watch for as long as we run; re-list when the watch cannot resume."""
         backoff = 0.5
-        need_list = True
+        # A restarted informer resumes its watch where it stopped (a 410 then makes it list).
+        need_list = self.last_resource_version is None
         while True:
             try:
                 if need_list:
