@@ -212,26 +212,24 @@ class LeaderElector:
         if self.on_started_leading is not None:
             work = asyncio.create_task(self.on_started_leading(), name="leading")
         renewing = asyncio.create_task(self.renew_until_lost(), name="renew lease")
+        cancelled = False
         try:
-            waiting = {renewing} | ({work} if work else set())
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            renewing.cancel()
+            await asyncio.wait({renewing} | ({work} if work else set()), return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            renewing.cancel()
-            if self.release_on_cancel:
-                await asyncio.shield(self.release())
+            cancelled = True
             raise
         finally:
+            # Stop the work first, then (on shutdown) give the lease up: never two leaders at work.
+            renewing.cancel()
             self.is_leader = False
             if work is not None and not work.done():
                 work.cancel()
-                try:
-                    await work
-                except (asyncio.CancelledError, Exception):
-                    pass
+                await asyncio.gather(work, return_exceptions=True)
             if self.on_stopped_leading is not None:
                 result = self.on_stopped_leading()
                 if inspect.isawaitable(result):
                     await result
-        if work is not None and work in done and work.exception() is not None:
+            if cancelled and self.release_on_cancel:
+                await self.release()
+        if work is not None and work.done() and not work.cancelled() and work.exception() is not None:
             raise work.exception()
