@@ -30,7 +30,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from labkit.provision.report import Reporter, json_recap
     from labkit.provision.runner import Runner
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # errors and diffs stay whole lines in logs
     errors = Console(stderr=True, highlight=False)
     try:
         inventory = load_inventory(args.inventory)

@@ -117,7 +117,8 @@ class TaskContext:
                  role: Role | None, environment: Mapping[str, Any] | None, task: Task):
         self.runner, self.play, self.host, self.conn = runner, play, host, conn
         self.vars, self.role, self.environment, self.task = vars, role, dict(environment or {}), task
-        self.check = runner.check or bool(task.get("check_mode", False))
+        # check_mode: false on a task runs it for real in a check run (reads that later tasks need)
+        self.check = bool(task.get("check_mode")) if task.get("check_mode") is not None else runner.check
         self.diff = runner.diff
         self.facts = runner.facts.get(host.name, {})
         self.host_state = runner.host_state.setdefault(conn.host.name, {})
