@@ -31,7 +31,7 @@ def cmd_play(args: argparse.Namespace) -> int:
     from labkit.provision.runner import Runner
 
     console = Console(highlight=False, soft_wrap=True)  # errors and diffs stay whole lines in logs
-    errors = Console(stderr=True, highlight=False)
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         inventory = load_inventory(args.inventory)
         plays = load_play_file(args.play)

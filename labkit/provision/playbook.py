@@ -159,6 +159,9 @@ def parse_task(node: Any, file: str, line: int, role: Role | None, is_handler: b
         try:
             args = MODULES[module].check_args(args)
         except ValueError as exc:
+            key = getattr(exc, "key", None)
+            if key is not None and isinstance(args, YamlMap):
+                raise _err(str(exc), args, key) from None
             raise _err(str(exc), node, module) from None
     keywords = {k: node[k] for k in node if k in TASK_KEYWORDS}
     keywords["__node__"] = node
@@ -371,7 +374,7 @@ def validate(plays: list[Play], inventory: Inventory) -> None:
                 uses: list[tuple[str, str, int]] = []  # (name, file, line)
                 for text in _strings(task.args) + _strings(task.get("environment")) + _strings(task.get("loop")) + _strings(task.get("vars")):
                     for name, _ in _parse_or_fail(renderer, text, False, task):
-                        uses.append((name, task.file, task.line))
+                        uses.append((name, task.file, task.line_of(task.module)))
                 for keyword in ("when", "changed_when", "failed_when", "until"):
                     for text in _strings(task.get(keyword)):
                         for name, _ in _parse_or_fail(renderer, text.strip().removeprefix("{{").removesuffix("}}"), True, task):

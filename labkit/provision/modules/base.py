@@ -148,7 +148,9 @@ class Module:
             raise ValueError(f"module {cls.name} takes arguments as a mapping")
         unknown = [k for k in raw if k not in cls.args]
         if unknown:
-            raise ValueError(f"module {cls.name}: unknown argument {unknown[0]!r} (arguments: {', '.join(cls.args)})")
+            error = ValueError(f"module {cls.name}: unknown argument {unknown[0]!r} (arguments: {', '.join(cls.args)})")
+            error.key = unknown[0]  # type: ignore[attr-defined]  # lets the caller point at its line
+            raise error
         for key, spec in cls.args.items():
             if spec.required and key not in raw:
                 raise ValueError(f"module {cls.name}: missing required argument {key!r}")
