@@ -59,6 +59,7 @@ class SshdProcess:
             "StrictModes no",            # the key files live in a temporary directory
             "MaxSessions 64",
             "MaxStartups 64",
+            "Subsystem sftp internal-sftp",   # as on a stock Debian host (pyinfra and ansible use it)
             "LogLevel ERROR",
             "",
         ]))
