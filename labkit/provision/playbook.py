@@ -50,7 +50,7 @@ META_ACTIONS = {"flush_handlers"}
 # names every task can use without defining them
 MAGIC_VARS = {
     "facts", "lab", "inventory_hostname", "inventory_dir", "groups", "group_names", "hostvars",
-    "play_hosts", "check_mode", "ansible_check_mode", "role_path", "role_name", "omit",
+    "play_hosts", "check_mode", "inventory_address", "ansible_check_mode", "role_path", "role_name", "omit",
 }
 
 

@@ -81,6 +81,8 @@ def make_environment(search_path: list[Path] | None = None) -> jinja2.Environmen
         basename=lambda p: Path(str(p)).name,
         dirname=lambda p: str(Path(str(p)).parent),
         regex_replace=lambda s, pattern, repl="": re.sub(pattern, repl, str(s)),
+        dict2items=lambda d: [{"key": k, "value": v} for k, v in d.items()],
+        items2dict=lambda items: {i["key"]: i["value"] for i in items},
         quote=lambda s: "'" + str(s).replace("'", "'\"'\"'") + "'",
     )
     env.tests["defined"] = lambda v: not isinstance(v, jinja2.Undefined)

@@ -89,3 +89,20 @@ class Lab:
 @pytest.fixture
 def lab(tmp_path, sshd_hosts) -> Lab:
     return Lab(tmp_path, sshd_hosts)
+
+
+@pytest.fixture
+def make_lab(tmp_path, sshd_hosts):
+    """Lab(...) with extra hosts or vars: make_lab(extra_hosts={...})."""
+    return lambda **kw: Lab(tmp_path, sshd_hosts, **kw)
+
+
+@pytest.fixture(scope="session")
+def site_play() -> Path:
+    """The engine test play (tests/integration/provision/lab/roles/site.yaml)."""
+    return SITE
+
+
+@pytest.fixture(scope="session")
+def lab_sources() -> Path:
+    return LAB

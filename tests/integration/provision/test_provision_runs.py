@@ -8,24 +8,25 @@ host leaves the others finished, an unreachable host fails fast.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from labkit.provision.runner import run_play_file
 
-from .conftest import SITE, Lab
 
 pytestmark = pytest.mark.integration
+SITE = Path(__file__).resolve().parent / "lab" / "roles" / "site.yaml"  # the test play (conftest: `lab`)
 
 ALL = ["ssh-1", "ssh-2", "ssh-3", "local-1"]
 
 
-def files_of(lab: Lab, host: str) -> dict[str, bytes]:
+def files_of(lab, host: str) -> dict[str, bytes]:
     root = lab.roots[host]
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"") for p in sorted(root.rglob("*"))}
 
 
-def test_converge_then_zero_changes(lab: Lab):
+def test_converge_then_zero_changes(lab):
     first = run_play_file(lab.path, SITE)
     assert first.failed_hosts == [], [str(f) for f in first.failures]
     assert sorted(first.stats) == sorted(ALL)
@@ -55,7 +56,7 @@ def test_converge_then_zero_changes(lab: Lab):
     assert set(second.commands) >= set(ALL)
 
 
-def test_check_mode_changes_nothing_and_diff_shows_template_change(lab: Lab):
+def test_check_mode_changes_nothing_and_diff_shows_template_change(lab):
     assert run_play_file(lab.path, SITE).failed_hosts == []
     (lab.roots["ssh-2"] / "etc/motd").unlink()
     lab.set_var("ssh-1", "greeting", "good morning")
@@ -81,7 +82,7 @@ def test_check_mode_changes_nothing_and_diff_shows_template_change(lab: Lab):
     assert (lab.roots["ssh-3"] / "handler.log").read_text() == "restarted\n"
 
 
-def test_one_failing_host_leaves_the_others_finished(lab: Lab):
+def test_one_failing_host_leaves_the_others_finished(lab):
     lab.set_var("ssh-2", "break_me", True)
     result = lab.labkit("play", "-i", str(lab.path), str(SITE), "--report", "json")
     assert result.returncode == 2, result.stdout + result.stderr
@@ -96,7 +97,7 @@ def test_one_failing_host_leaves_the_others_finished(lab: Lab):
     assert "roles/app/tasks.yaml:22" in result.stdout and "command: exec false" in result.stdout
 
 
-def test_any_errors_fatal_stops_every_host(lab: Lab, tmp_path):
+def test_any_errors_fatal_stops_every_host(lab, tmp_path):
     play = tmp_path / "fatal.yaml"
     play.write_text(
         "- hosts: all\n  any_errors_fatal: true\n  serial: 2\n  tasks:\n"
@@ -109,9 +110,9 @@ def test_any_errors_fatal_stops_every_host(lab: Lab, tmp_path):
     assert not (lab.roots["ssh-3"] / "marked").exists() and not (lab.roots["local-1"] / "marked").exists()
 
 
-def test_unreachable_host_fails_fast_and_others_converge(tmp_path, sshd_hosts):
+def test_unreachable_host_fails_fast_and_others_converge(tmp_path, sshd_hosts, make_lab):
     from labkit.localplane import free_port
-    lab = Lab(tmp_path, sshd_hosts, extra_hosts={
+    lab = make_lab(extra_hosts={
         "ghost": {"address": "127.0.0.1", "port": free_port(), "user": "root", "key": str(sshd_hosts[0].client_key),
                   "vars": {"root_prefix": str(tmp_path / "ghost")}},
     })
@@ -122,7 +123,7 @@ def test_unreachable_host_fails_fast_and_others_converge(tmp_path, sshd_hosts):
     assert all(result.stats[h].failed == 0 for h in ALL)
 
 
-def test_tags_limit_and_serial(lab: Lab, tmp_path):
+def test_tags_limit_and_serial(lab, tmp_path):
     result = run_play_file(lab.path, SITE, tags=["packages"], limit="remote")
     assert sorted(result.stats) == ["ssh-1", "ssh-2", "ssh-3"]
     assert {r.task for r in result.records} == {"gather facts", "the package check (openssh-client is on every host)"} - {"gather facts"}
@@ -132,7 +133,7 @@ def test_tags_limit_and_serial(lab: Lab, tmp_path):
     assert skipped.failed_hosts == []
 
 
-def test_serial_runs_hosts_in_batches(lab: Lab, tmp_path):
+def test_serial_runs_hosts_in_batches(lab, tmp_path):
     play = tmp_path / "rolling.yaml"
     play.write_text(
         "- hosts: all\n  serial: 1\n  tasks:\n"

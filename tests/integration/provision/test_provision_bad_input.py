@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LAB, Lab
 
 pytestmark = pytest.mark.integration
+LAB = Path(__file__).resolve().parent / "lab"  # the test play and roles (conftest: `lab`)
 
 
 def broken_copy(tmp_path: Path) -> Path:
@@ -55,7 +55,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_changes_nothing_and_names_file_and_line(lab: Lab, tmp_path, case):
+def test_bad_input_changes_nothing_and_names_file_and_line(lab, tmp_path, case):
     file, old, new, where, message = CASES[case]
     play_dir = broken_copy(tmp_path)
     edit(play_dir / file, old, new)
@@ -68,14 +68,14 @@ def test_bad_input_changes_nothing_and_names_file_and_line(lab: Lab, tmp_path, c
         assert not root.exists()  # no host was touched (the first task would create it)
 
 
-def test_bad_inventory_is_reported_before_running(lab: Lab):
+def test_bad_inventory_is_reported_before_running(lab):
     lab.path.write_text(lab.path.read_text().replace("  ssh-2:\n", "  ssh-1:\n", 1))
     result = lab.labkit("play", "-i", str(lab.path), str(LAB / "roles/site.yaml"))
     assert result.returncode == 1
     assert "duplicate key 'ssh-1'" in result.stderr and f"{lab.path}:" in result.stderr
 
 
-def test_runtime_template_error_names_the_template_line(lab: Lab, tmp_path):
+def test_runtime_template_error_names_the_template_line(lab, tmp_path):
     """An attribute missing at run time (not knowable before) fails that host, naming file:line."""
     play_dir = broken_copy(tmp_path)
     edit(play_dir / "templates/app.conf.j2", "greeting = {{ greeting }}", "greeting = {{ facts.no_such_fact }}")

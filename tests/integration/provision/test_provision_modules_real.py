@@ -16,7 +16,6 @@ import pytest
 from labkit.localplane import free_port
 from labkit.provision.runner import run_play_file
 
-from .conftest import Lab
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +48,7 @@ def write_play(tmp_path: Path, body: str) -> Path:
     return play
 
 
-def test_pip_installs_from_a_wheelhouse_offline(lab: Lab, tmp_path):
+def test_pip_installs_from_a_wheelhouse_offline(lab, tmp_path):
     wheels = tmp_path / "wheelhouse"
     build_wheel(wheels, "labkit_demo", "1.0")
     build_wheel(wheels, "labkit_demo", "2.0")
@@ -77,7 +76,7 @@ def test_pip_installs_from_a_wheelhouse_offline(lab: Lab, tmp_path):
     assert "+ labkit_demo 2.0 (was 1.0)" in [r.diff for r in upgraded.records if r.host == "ssh-1" and r.status == "changed"][0]
 
 
-def test_user_and_group_on_the_control_machine(lab: Lab, tmp_path):
+def test_user_and_group_on_the_control_machine(lab, tmp_path):
     name = "lkt" + secrets.token_hex(3)
     play = write_play(tmp_path, f"""
 - hosts: local-1
@@ -100,7 +99,7 @@ def test_user_and_group_on_the_control_machine(lab: Lab, tmp_path):
         subprocess.run(["groupdel", name], capture_output=True)
 
 
-def test_wait_for_port_http_and_file_then_environment_and_set_fact(lab: Lab, sshd_hosts, tmp_path):
+def test_wait_for_port_http_and_file_then_environment_and_set_fact(lab, sshd_hosts, tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
