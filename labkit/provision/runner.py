@@ -328,9 +328,9 @@ class Runner:
             return
         pending = set(notified)
         notified.clear()
-        for handler in play.handlers:
-            names = {handler.name} | {str(n) for n in (handler.get("listen") or [])} if isinstance(handler.get("listen"), list) else \
-                {handler.name} | ({str(handler.get("listen"))} if handler.get("listen") else set())
+        for handler in play.handlers:  # in handler order, each at most once
+            listen = handler.get("listen")
+            names = {handler.name} | {str(n) for n in (listen if isinstance(listen, list) else [listen] if listen else [])}
             if names & pending:
                 self.run_task(play, host, handler.role, handler, notified, play_hosts)
 

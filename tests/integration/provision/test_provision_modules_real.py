@@ -134,3 +134,46 @@ def test_wait_for_port_http_and_file_then_environment_and_set_fact(lab, sshd_hos
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_handlers_run_in_handler_order_once_and_flush_handlers(lab, tmp_path):
+    play = write_play(tmp_path, """
+- hosts: ssh-1:ssh-2
+  tasks:
+    - name: make the root
+      file: {path: "{{ root_prefix }}", state: directory}
+    - name: changes, notifies second then first
+      copy: {dest: "{{ root_prefix }}/a", content: "a\\n"}
+      notify: [second, first]
+    - name: changes again, notifies first again
+      copy: {dest: "{{ root_prefix }}/b", content: "b\\n"}
+      notify: first
+    - name: no change, notifies nothing
+      copy: {dest: "{{ root_prefix }}/b", content: "b\\n"}
+      notify: third
+    - meta: flush_handlers
+    - name: after the flush
+      shell: "echo task >> {{ root_prefix }}/log"
+  handlers:
+    - name: first
+      shell: "echo first >> {{ root_prefix }}/log"
+    - name: second
+      shell: "echo second >> {{ root_prefix }}/log"
+    - name: third
+      shell: "echo third >> {{ root_prefix }}/log"
+""")
+    assert run_play_file(lab.path, play).failed_hosts == []
+    for host in ("ssh-1", "ssh-2"):
+        assert (lab.roots[host] / "log").read_text().split() == ["first", "second", "task"]
+
+
+def test_connection_override_from_a_provider(make_lab, sshd_hosts, tmp_path):
+    """A provider knows where its machines really are: the runner takes that over the inventory."""
+    lab = make_lab(extra_hosts={"machine-1": {"address": "192.0.2.99", "user": "nobody",
+                                              "vars": {"root_prefix": str(tmp_path / "machine-1")}}})
+    play = write_play(tmp_path, "- hosts: machine-1\n  tasks:\n    - file: {path: '{{ root_prefix }}', state: directory}\n")
+    real = sshd_hosts[2]
+    result = run_play_file(lab.path, play, connections={
+        "machine-1": {"address": real.address, "port": real.port, "user": "root", "key": str(real.client_key)}})
+    assert result.failed_hosts == [], [str(f) for f in result.failures]
+    assert (tmp_path / "machine-1").is_dir()
