@@ -46,7 +46,7 @@ class Reporter:
 
     def _refresh(self) -> None:
         if self._live is not None:
-            self._live.update(self._table())
+            self._live.update(self._table(), refresh=True)
 
     def play_start(self, play: "Play", hosts: list[str]) -> None:
         if self.quiet:
