@@ -105,12 +105,12 @@ class Reporter:
         if self.quiet:
             return
         table = Table(title="PLAY RECAP", title_justify="left", box=None, header_style="bold")
-        for column in ("host", "ok", "changed", "failed", "skipped", "unreachable"):
+        for column in ("host", "ok", "changed", "failed", "skipped", "unreachable", "ignored"):
             table.add_column(column, justify="left" if column == "host" else "right")
         for host, stats in result.stats.items():
             style = "bold red" if stats.failed or stats.unreachable else "yellow" if stats.changed else "green"
             table.add_row(Text(host, style=style), str(stats.ok), str(stats.changed), str(stats.failed),
-                          str(stats.skipped), str(stats.unreachable))
+                          str(stats.skipped), str(stats.unreachable), str(stats.ignored))
         self.console.print(table)
         if self.verbose:
             timing = Table(title="TASK TIMING (slowest first)", title_justify="left", box=None, header_style="bold")

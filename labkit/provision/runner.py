@@ -395,7 +395,11 @@ class Runner:
                 results = []
                 for item in items:
                     item_vars = vars.child({loop_var: item})
-                    results.append(self._run_once_item(play, host, role, task, item_vars, renderer))
+                    try:
+                        results.append(self._run_once_item(play, host, role, task, item_vars, renderer))
+                    except TaskFailed as failed:
+                        failed.failure.message += f" (loop item {item!r})"
+                        raise
                 value = {"results": results, "changed": any(r.get("changed") for r in results),
                          "failed": any(r.get("failed") for r in results),
                          "skipped": all(r.get("skipped") for r in results) if results else True}
