@@ -52,7 +52,9 @@ class Systemd(Module):
             return Plan(commands=commands, diff="\n".join(lines))
         unit = quote(name)
         if state.get("LoadState") == "not-found" and (a["state"] or a["enabled"] is not None) and not commands:
-            raise ModuleFailure(f"unit {name} not found")
+            if not (self.ctx is not None and self.ctx.check):
+                raise ModuleFailure(f"unit {name} not found")
+            # check mode: an earlier task would have installed the unit; plan as for a new one
         enabled_now = state.get("enabled") in ("enabled", "enabled-runtime", "static", "alias", "indirect", "generated")
         if a["enabled"] is True and not enabled_now:
             commands.append(f"systemctl enable {unit}")

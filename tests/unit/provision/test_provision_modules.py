@@ -143,3 +143,20 @@ def test_bad_arguments_are_named(module, args, message):
 def test_every_module_documents_itself():
     for name, cls in MODULES.items():
         assert cls.__doc__ and cls.__doc__.strip(), name
+
+
+def test_systemd_unknown_unit_fails_in_a_real_run_and_is_planned_in_check_mode():
+    from labkit.provision.modules.base import ModuleFailure
+
+    class Check:
+        check = True
+        host_state: dict = {}
+
+    cls = MODULES["systemd"]
+    args = cls.finish_args(cls.check_args({"name": "etcd", "state": "started", "enabled": True}))
+    state = "active=inactive\nenabled=\nNeedDaemonReload=no\nLoadState=not-found\n"
+    with pytest.raises(ModuleFailure, match="unit etcd not found"):
+        real = cls(args)
+        real.plan(real.parse(state))
+    planned = cls(args, Check())
+    assert planned.plan(planned.parse(state)).commands == ["systemctl enable etcd", "systemctl start etcd"]
