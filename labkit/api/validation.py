@@ -28,8 +28,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 
 from labkit.api import schema as schema_mod
-from labkit.api.errors import Cause
+from labkit.api.errors import Cause, StatusError
 from labkit.api.registry import Resource
+from labkit.api.selectors import selector_from_label_selector_dict
 from labkit.api.schema.types import ListOf, MapOf, Primitive, Scalar, Struct
 
 # -- how upstream words field errors (k8s.io/apimachinery/pkg/util/validation/field) --
@@ -523,23 +524,11 @@ def validate_label_selector(selector: Any, path: str, errs: Errors) -> None:
 
 
 def selector_matches(selector: Any, labels: Any) -> bool:
-    """Whether a LabelSelector selects an object with ``labels``."""
-    selector, labels = _dict(selector), _dict(labels)
-    for k, v in _dict(selector.get("matchLabels")).items():
-        if labels.get(k) != v:
-            return False
-    for req in _list(selector.get("matchExpressions")):
-        req = _dict(req)
-        key, op, values = req.get("key"), req.get("operator"), _list(req.get("values"))
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
+    """Whether a LabelSelector dict selects an object with ``labels`` (a malformed selector selects nothing)."""
+    try:
+        return selector_from_label_selector_dict(_dict(selector)).matches(_dict(labels))
+    except StatusError:
+        return False
 
 
 def _nonnegative(value: Any, path: str, errs: Errors) -> None:

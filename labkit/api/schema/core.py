@@ -586,7 +586,7 @@ CONTAINER_USER = struct(V1 + "ContainerUser", "The identity of the container's f
 CONTAINER_STATUS = struct(V1 + "ContainerStatus", "The current state of one container of the pod.", {
     "name": f(STRING, "Container name.", required=True),
     "state": f(CONTAINER_STATE, "Current state."),
-    "lastTerminationState": f(CONTAINER_STATE, "State of the previous run."),
+    "lastState": f(CONTAINER_STATE, "State of the previous run (its last termination)."),
     "ready": f(BOOL, "Whether the readiness probe passes.", required=True),
     "restartCount": f(INT32, "Number of restarts.", required=True),
     "image": f(STRING, "Image it runs.", required=True),
