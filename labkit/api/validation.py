@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 
 from labkit.api import schema as schema_mod
-from labkit.api.errors import Cause, StatusError
+from labkit.api.errors import Cause, StatusError, bad_request
 from labkit.api.registry import Resource
 from labkit.api.selectors import selector_from_label_selector_dict
 from labkit.api.schema.types import ListOf, MapOf, Primitive, Scalar, Struct
@@ -414,7 +414,8 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
         elif kind == "number":
             bad = not isinstance(value, (int, float)) or isinstance(value, bool)
     if bad:
-        errs.add(path, TYPE_INVALID, f"Invalid value: {go_repr(value) if not isinstance(value, (dict, list)) else json.dumps(value)[:80]}: must be of type {_type_name(t)}")
+        shown = go_repr(value) if not isinstance(value, (dict, list)) else type(value).__name__.replace("dict", "object").replace("list", "array")
+        errs.add(path, TYPE_INVALID, f"Invalid value: {shown}: must be of type {_type_name(t)}")
 
 
 # -- metadata (ValidateObjectMeta) -----------------------------------------------
@@ -2041,3 +2042,20 @@ def default(resource: Resource, obj: dict) -> None:
     defaulter = _DEFAULTERS.get((resource.api_version, resource.kind))
     if defaulter is not None:
         defaulter(obj)
+
+
+# -- what the apiserver answers about unknown fields -------------------------------
+
+def unknown_fields_error(resource: Resource, paths: list[str]) -> StatusError:
+    """fieldValidation=Strict: the 400 upstream answers, naming every unknown field.
+
+    ``Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.x"``
+    """
+    listed = ", ".join(f'unknown field "{p}"' for p in paths)
+    return bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                       f'{resource.kind}: strict decoding error: {listed}')
+
+
+def unknown_field_warnings(paths: list[str]) -> list[str]:
+    """fieldValidation=Warn: one ``Warning: 299 - "<text>"`` header text per unknown field."""
+    return [f'unknown field "{p}"' for p in paths]
