@@ -92,6 +92,9 @@ class Tool:
     def cwd(self) -> Path:
         return self.work
 
+    def cleanup(self) -> None:
+        pass
+
     def converged(self) -> bool:
         """Every host has the 21 files and the link (checked the same way for every tool)."""
         for i in range(len(self.hosts)):
@@ -150,6 +153,11 @@ class Ansible(Tool):
 
     def cwd(self) -> Path:
         return HERE / "ansible"
+
+    def cleanup(self) -> None:
+        """Stop the ControlPersist masters ansible left running (ssh -O exit on each socket)."""
+        for socket_path in (self.work / "cp").iterdir():
+            subprocess.run(["ssh", "-O", "exit", "-o", f"ControlPath={socket_path}", "bench"], capture_output=True)
 
     @staticmethod
     def changed(stdout: str) -> int:
@@ -210,6 +218,7 @@ def main() -> int:
                     if not tool.converged():
                         raise RuntimeError(f"{tool.name} did not converge the hosts on its first run")
                     again, out = tool.run()
+                    tool.cleanup()
                     changed = tool.changed(out)
                     rows.append({"hosts": n, "tool": tool.name, "round": round_, "first": first, "rerun": again,
                                  "rerun_changed": changed})
