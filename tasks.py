@@ -5,4 +5,8 @@ The collections live in labkit/tasks/, one module each.
 
 from invoke import Collection
 
+from labkit.tasks import cluster, pki
+
 ns = Collection()
+ns.add_collection(Collection.from_module(pki))
+ns.add_collection(Collection.from_module(cluster))

@@ -1,0 +1,101 @@
+"""pki.generate: bring a lab's PKI and kubeconfigs in line with its inventory.
+
+Three steps, so bad input never leaves a half-written state:
+1. read everything already on disk; a corrupt file or half a CA is an error
+   before anything is written;
+2. make sure the state directories exist (0700) and can be written;
+3. create what is missing and reissue what no longer fits (labkit.pki.issue
+   .problems: wrong key, wrong CA, expiring, subject/SANs/usages that differ
+   from the inventory), then rewrite only the kubeconfigs whose content changed.
+
+Every change is returned with its reason; a second run returns none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from labkit.pki import encryption, serviceaccount
+from labkit.pki.ca import new_ca, read_ca, read_pair
+from labkit.pki.identities import CAS, endpoint, lab_identities
+from labkit.pki.issue import RENEW_BEFORE, issue, problems
+from labkit.pki.kubeconfigs import build, kubeconfig_path, render
+from labkit.pki.state import PRIVATE_FILE, PkiError, ensure_private_dir, write_atomic
+from labkit.provision.inventory import Inventory
+
+
+@dataclass
+class Change:
+    path: str  # relative to the lab's state directory, e.g. "pki/apiserver.crt"
+    action: str  # created | reissued | rewritten | written
+    reason: str
+
+
+def generate(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
+             renew_before: timedelta = RENEW_BEFORE) -> list[Change]:
+    """Create or update ``lab_dir``/pki and ``lab_dir``/kubeconfigs; return what changed and why."""
+    now = now or datetime.now(timezone.utc)
+    identities = lab_identities(inventory)
+    pki = lab_dir / "pki"
+
+    # 1. read what exists (raises on anything corrupt, before a single write)
+    cas = {name: read_ca(pki, name) for name in CAS}
+    pairs = {i.name: read_pair(pki, i.name) for i in identities}
+    serviceaccount.read_key(pki)
+    if (pki / encryption.FILE).exists() and encryption.problems(pki):
+        encryption.ensure(pki)  # raises with the reason; the file is kept
+    kubeconfig_files = {i.name: kubeconfig_path(lab_dir, i.name) for i in identities if i.kubeconfig}
+    existing_kubeconfigs = {}
+    for name, path in kubeconfig_files.items():
+        try:
+            existing_kubeconfigs[name] = path.read_bytes() if path.exists() else None
+        except OSError as exc:
+            raise PkiError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+    # 2. directories
+    for directory in (lab_dir, pki, pki / "etcd", lab_dir / "kubeconfigs"):
+        ensure_private_dir(directory)
+
+    # 3. certificate authorities, then leaves, then the rest
+    changes: list[Change] = []
+    for name, common_name in CAS.items():
+        if cas[name] is None:
+            cas[name] = new_ca(name, common_name, now)
+            cas[name].save(pki)
+            changes.append(Change(f"pki/{name}.crt", "created", "missing"))
+
+    for identity in identities:
+        ca = cas[identity.ca]
+        pair = pairs[identity.name]
+        if pair is None:
+            action, reason = "created", "missing"
+        else:
+            found = problems(identity, pair, ca, now, renew_before)
+            if not found:
+                continue
+            action, reason = "reissued", "; ".join(found)
+        pairs[identity.name] = issue(identity, ca, now)
+        pairs[identity.name].save(pki)
+        changes.append(Change(f"pki/{identity.name}.crt", action, reason))
+
+    for module, file in ((serviceaccount, serviceaccount.KEY), (encryption, encryption.FILE)):
+        done = module.ensure(pki)
+        if done:
+            changes.append(Change(f"pki/{file}", *done))
+
+    for identity in identities:
+        if not identity.kubeconfig:
+            continue
+        doc = build(inventory.name, identity, endpoint(inventory, identity.kubeconfig),
+                    pairs[identity.name], cas[identity.ca])
+        data = render(doc)
+        old = existing_kubeconfigs[identity.name]
+        if old != data:
+            write_atomic(kubeconfig_files[identity.name], data, PRIVATE_FILE)
+            changes.append(Change(str(kubeconfig_files[identity.name].relative_to(lab_dir)),
+                                  "created" if old is None else "written",
+                                  "missing" if old is None else "certificate or endpoint changed"))
+    return changes
+
