@@ -43,6 +43,7 @@ LAB_SETTINGS: dict[str, Any] = {
     "name": None,                       # defaults to the file's stem
     "provider": "auto",                 # auto | nspawn | vagrant | ssh (existing hosts)
     "network": "192.168.77.0/24",       # nspawn bridge (the host is .1), never NATed
+    "bridge": None,                     # the nspawn bridge's name (labkit.providers; default lk-<lab name>)
     "vagrant_network": "192.168.56.0/24",
     "pod_cidr": "10.200.0.0/16",
     "service_cidr": "10.32.0.0/24",

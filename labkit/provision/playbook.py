@@ -169,9 +169,10 @@ def parse_task(node: Any, file: str, line: int, role: Role | None, is_handler: b
     name = str(node.get("name") or _default_name(module, args))
     if "notify" in keywords:
         keywords["notify"] = [str(n) for n in _as_list(keywords["notify"])]
-    for numeric in ("retries", "delay"):
-        if numeric in keywords and not isinstance(keywords[numeric], int):
-            raise _err(f"{numeric} must be a number", node, numeric)
+    if "retries" in keywords and (isinstance(keywords["retries"], bool) or not isinstance(keywords["retries"], int)):
+        raise _err("retries must be a whole number", node, "retries")
+    if "delay" in keywords and (isinstance(keywords["delay"], bool) or not isinstance(keywords["delay"], (int, float))):
+        raise _err("delay must be a number of seconds", node, "delay")
     if "until" in keywords and "retries" not in keywords:
         keywords["retries"] = 3
     return Task(name=name, module=module, args=args, file=file, line=node.line, keywords=keywords,

@@ -280,7 +280,10 @@ class Runner:
             if play.gather_facts and host.name not in self.facts:
                 started = time.monotonic()
                 self.facts[host.name] = gather_facts(conn)
-                self.reporter.task_done(host.name, "gather facts", "ok", time.monotonic() - started)
+                seconds = time.monotonic() - started
+                with self._lock:
+                    self.result.records.append(TaskRecord(host.name, "gather facts", host.where, "ok", seconds))
+                self.reporter.task_done(host.name, "gather facts", "ok", seconds)
         except Unreachable as exc:
             stats.unreachable += 1
             failure = TaskFailure(host.name, "connect", f"{host.file}:{host.line}", str(exc))

@@ -19,10 +19,12 @@ class Apt(Module):
     """Debian packages present, absent or at the latest version.
 
     The cache is refreshed (``apt-get update``) only when ``update_cache`` is
-    set and it is older than ``cache_valid_time`` seconds, or when a package
-    to install is unknown to it. ``proxy`` (e.g. apt-cacher-ng on the lab's
-    host) is passed as ``-o Acquire::http::Proxy=...``. Refreshing the cache
-    alone is not a change of the host's state and does not count as one.
+    set and it is older than ``cache_valid_time`` seconds (apt's own
+    update-success stamp). ``proxy`` (e.g. apt-cacher-ng on the lab's host)
+    is passed as ``-o Acquire::http::Proxy=...``. Refreshing the cache alone
+    is not a change of the host's state and does not count as one; with
+    ``state: latest`` the versions are compared again after a refresh, since
+    the fresh cache may know newer ones.
     """
 
     name = "apt"
@@ -94,7 +96,7 @@ class Apt(Module):
         stale = a["update_cache"] and state["cache_age"] > a["cache_valid_time"]
         update = "apt-get update -q" + (f" -o Acquire::http::Proxy={quote(a['proxy'])}" if a["proxy"] else "")
         commands = []
-        if missing and (stale or state["cache_age"] == 0):
+        if missing and stale:
             commands.append(update)
         elif stale:
             # a refresh is due but nothing changes on the host: do it, report ok
@@ -109,6 +111,8 @@ class Apt(Module):
         plan = super().run()
         if plan.changed is False and plan.commands and self.ctx is not None and not self.ctx.check:
             self.apply(plan)  # the cache refresh: real, but not a change
+            if self.args["state"] == "latest":
+                return super().run()  # the refreshed cache may offer newer versions
         return plan
 
 

@@ -56,6 +56,15 @@ CASES = [
      ["apt-get update -q",
       "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --no-install-recommends jq"],
      True),
+    # a stale cache with nothing to install: refreshed, and that alone is no change
+    ("apt", {"name": ["jq"], "update_cache": True, "cache_valid_time": 50}, "jq|installed|1.6\n--stamp 100 200\n",
+     ["apt-get update -q"], False),
+    ("apt", {"name": ["jq"], "update_cache": True}, "jq|installed|1.6\n--stamp 100 200\n", [], False),  # fresh enough
+    ("apt", {"name": ["jq"], "update_cache": True, "cache_valid_time": 50, "proxy": "http://192.168.77.1:3142"},
+     "--stamp 0 200\n",
+     ["apt-get update -q -o Acquire::http::Proxy=http://192.168.77.1:3142",
+      "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
+      " -o Acquire::http::Proxy=http://192.168.77.1:3142 --no-install-recommends jq"], True),
     ("apt", {"name": "jq", "proxy": "http://192.168.77.1:3142"}, "--stamp 100 200\n",
      ["DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
       " -o Acquire::http::Proxy=http://192.168.77.1:3142 --no-install-recommends jq"], True),
@@ -124,6 +133,8 @@ def test_command_guards_and_quoting():
     cls = MODULES["command"]
     cmd = cls(cls.finish_args(cls.check_args({"cmd": "touch '/tmp/a b'", "creates": "/tmp/a b"})))
     assert cmd.script() == "if [ -e '/tmp/a b' ]; then echo __labkit_guard_skip__; exit 0; fi; exec touch '/tmp/a b'"
+    removes = cls(cls.finish_args(cls.check_args({"cmd": "rm /run/x.pid", "removes": "/run/x.pid", "chdir": "/run"})))
+    assert removes.script() == "if [ ! -e /run/x.pid ]; then echo __labkit_guard_skip__; exit 0; fi; cd /run && exec rm /run/x.pid"
     shell = MODULES["shell"]
     assert shell(shell.finish_args(shell.check_args("echo $HOME | wc -c"))).script() == "echo $HOME | wc -c"
 
@@ -160,3 +171,16 @@ def test_systemd_unknown_unit_fails_in_a_real_run_and_is_planned_in_check_mode()
         real.plan(real.parse(state))
     planned = cls(args, Check())
     assert planned.plan(planned.parse(state)).commands == ["systemctl enable etcd", "systemctl start etcd"]
+
+
+@pytest.mark.parametrize("hosts, serial, sizes", [
+    (10, None, [10]), (10, 3, [3, 3, 3, 1]), (10, "30%", [3, 3, 3, 1]), (4, "50%", [2, 2]),
+    (3, "10%", [1, 1, 1]), (5, "100%", [5]),
+])
+def test_serial_batches(hosts, serial, sizes):
+    from types import SimpleNamespace
+
+    from labkit.provision.runner import Runner
+    batches = Runner.batches(SimpleNamespace(serial=serial), list(range(hosts)))
+    assert [len(b) for b in batches] == sizes
+    assert [h for b in batches for h in b] == list(range(hosts))
