@@ -4,10 +4,17 @@ Used by the engine's tests and its benchmark to get SSH hosts without VMs.
 Each ``SshdProcess`` has a private directory with its own host key, config,
 authorized key and log, listens on one 127.0.0.x address and a free port,
 and is stopped by the PID it started (never by name).
+
+An sshd can also run inside a network namespace of its own (``NetnsLink``:
+a namespace joined to this machine by a veth pair on a link-local /30), so
+that per-namespace kernel settings (``net.*`` sysctls) can be changed for
+real without touching this machine's.
 """
 
 from __future__ import annotations
 
+import random
+import secrets
 import shutil
 import socket
 import subprocess
@@ -27,12 +34,57 @@ def make_key(path: Path) -> Path:
 
 
 @dataclass
+class NetnsLink:
+    """A network namespace of our own, reachable from this machine over a veth pair.
+
+    The pair gets a random link-local /30 (169.254.x.y): this machine is
+    ``host_address``, the namespace ``address``. Nothing is routed beyond it.
+    ``delete()`` removes the namespace, which takes the veth pair with it.
+    """
+
+    name: str = field(default_factory=lambda: "lk-" + secrets.token_hex(4))
+    address: str = ""
+    host_address: str = ""
+
+    def create(self) -> "NetnsLink":
+        block = 4 * random.randrange(64)
+        third = random.randrange(1, 255)
+        self.host_address, self.address = f"169.254.{third}.{block + 1}", f"169.254.{third}.{block + 2}"
+        outside, inside = f"{self.name}h", f"{self.name}n"   # interface names: at most 15 characters
+        steps = [
+            ["ip", "netns", "add", self.name],
+            ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside, "netns", self.name],
+            ["ip", "addr", "add", f"{self.host_address}/30", "dev", outside],
+            ["ip", "link", "set", outside, "up"],
+            ["ip", "-n", self.name, "link", "set", "lo", "up"],
+            ["ip", "-n", self.name, "addr", "add", f"{self.address}/30", "dev", inside],
+            ["ip", "-n", self.name, "link", "set", inside, "up"],
+        ]
+        try:
+            for step in steps:
+                subprocess.run(step, check=True, capture_output=True, text=True)
+        except subprocess.CalledProcessError as exc:
+            self.delete()
+            raise RuntimeError(f"{' '.join(exc.cmd)} failed: {exc.stderr.strip()}") from None
+        return self
+
+    def run(self, *command: str) -> str:
+        """Run a command inside the namespace; its stdout."""
+        return subprocess.run(["ip", "netns", "exec", self.name, *command], check=True, capture_output=True,
+                              text=True).stdout
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+@dataclass
 class SshdProcess:
     workdir: Path
     address: str = "127.0.0.1"
     client_key: Path | None = None       # its .pub goes into authorized_keys
     port: int = 0
     stock_shell: bool = True             # hide this machine's ~/.bashrc from the SSH sessions
+    netns: NetnsLink | None = None       # run inside this namespace (address: the namespace's)
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, timeout: float = 10.0) -> "SshdProcess":
@@ -45,6 +97,9 @@ class SshdProcess:
         if self.client_key is None:
             self.client_key = make_key(self.workdir / "client_key")
         (self.workdir / "authorized_keys").write_text(Path(f"{self.client_key}.pub").read_text())
+        if self.netns is not None:
+            self.address = self.netns.address
+            self.port = self.port or 22      # a namespace of our own: every port is free
         self.port = self.port or free_port(self.address)
         config = self.workdir / "sshd_config"
         config.write_text("\n".join([
@@ -74,6 +129,8 @@ class SshdProcess:
             empty.write_text("")
             command = ["unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
                        'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(empty), str(bashrc), *command]
+        if self.netns is not None:
+            command = ["ip", "netns", "exec", self.netns.name, *command]
         self.proc = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

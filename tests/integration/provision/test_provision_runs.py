@@ -26,6 +26,12 @@ def files_of(lab, host: str) -> dict[str, bytes]:
     return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else b"") for p in sorted(root.rglob("*"))}
 
 
+def written_of(lab, host: str) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every path: a file sent again would get a new inode (atomic rename)."""
+    root = lab.roots[host]
+    return {str(p.relative_to(root)): (p.lstat().st_ino, p.lstat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
 def test_converge_then_zero_changes(lab):
     first = run_play_file(lab.path, SITE)
     assert first.failed_hosts == [], [str(f) for f in first.failures]
@@ -48,10 +54,12 @@ def test_converge_then_zero_changes(lab):
     assert len((lab.control_dir / "run_once.log").read_text().splitlines()) == 1
 
     snapshot = {h: files_of(lab, h) for h in ALL}
+    written = {h: written_of(lab, h) for h in ALL}
     second = run_play_file(lab.path, SITE)
     assert second.failed_hosts == []
     assert {h: s.changed for h, s in second.stats.items()} == {h: 0 for h in ALL}, second.changed_tasks()
     assert {h: files_of(lab, h) for h in ALL} == snapshot  # nothing touched, handler not fired
+    assert {h: written_of(lab, h) for h in ALL} == written  # unchanged files were not sent again
     # one connection per host, a handful of commands per task
     assert set(second.commands) >= set(ALL)
 
