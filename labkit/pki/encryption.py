@@ -56,14 +56,19 @@ def problems(pki: Path) -> list[str]:
     return []
 
 
-def ensure(pki: Path) -> tuple[str, str] | None:
-    """Write the file when missing; PkiError when an existing one is invalid (it is never replaced)."""
+def check_existing(pki: Path) -> None:
+    """PkiError when the file exists but is not valid: it is never replaced (the key decrypts stored Secrets)."""
     path = pki / FILE
-    if not path.exists():
-        write_atomic(path, yaml.safe_dump(new_config(), sort_keys=False).encode(), PRIVATE_FILE)
-        return "created", "missing"
-    found = problems(pki)
+    found = problems(pki) if path.exists() else []
     if found:
         raise PkiError(f"{path}: {found[0]}; fix it, or remove it to have a new key made "
                        "(Secrets encrypted with the old key become unreadable)")
-    return None
+
+
+def ensure(pki: Path) -> tuple[str, str] | None:
+    """Write the file when missing: ("created", reason), or None when it is there (and valid)."""
+    check_existing(pki)
+    if (pki / FILE).exists():
+        return None
+    write_atomic(pki / FILE, yaml.safe_dump(new_config(), sort_keys=False).encode(), PRIVATE_FILE)
+    return "created", "missing"

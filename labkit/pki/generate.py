@@ -43,9 +43,8 @@ def generate(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
     # 1. read what exists (raises on anything corrupt, before a single write)
     cas = {name: read_ca(pki, name) for name in CAS}
     pairs = {i.name: read_pair(pki, i.name) for i in identities}
-    serviceaccount.read_key(pki)
-    if (pki / encryption.FILE).exists() and encryption.problems(pki):
-        encryption.ensure(pki)  # raises with the reason; the file is kept
+    sa_key = serviceaccount.read_key(pki)
+    encryption.check_existing(pki)
     kubeconfig_files = {i.name: kubeconfig_path(lab_dir, i.name) for i in identities if i.kubeconfig}
     existing_kubeconfigs = {}
     for name, path in kubeconfig_files.items():
@@ -80,8 +79,8 @@ def generate(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
         pairs[identity.name].save(pki)
         changes.append(Change(f"pki/{identity.name}.crt", action, reason))
 
-    for module, file in ((serviceaccount, serviceaccount.KEY), (encryption, encryption.FILE)):
-        done = module.ensure(pki)
+    for file, done in ((serviceaccount.KEY, serviceaccount.ensure(pki, sa_key)),
+                       (encryption.FILE, encryption.ensure(pki))):
         if done:
             changes.append(Change(f"pki/{file}", *done))
 

@@ -37,9 +37,9 @@ def read_key(pki: Path):
     return key
 
 
-def problems(pki: Path) -> list[str]:
-    """What is wrong with the pair on disk (a corrupt key raises PkiError)."""
-    key = read_key(pki)
+def problems(pki: Path, key=None) -> list[str]:
+    """What is wrong with the pair on disk (a corrupt key raises PkiError); ``key``: sa.key, already read."""
+    key = key or read_key(pki)
     if key is None:
         return [f"{KEY} is missing"]
     pub = pki / PUB
@@ -50,15 +50,18 @@ def problems(pki: Path) -> list[str]:
     return []
 
 
-def ensure(pki: Path) -> tuple[str, str] | None:
-    """Make the pair when missing, rewrite sa.pub when it does not match: (action, reason), or None."""
-    key = read_key(pki)
+def ensure(pki: Path, key=None) -> tuple[str, str] | None:
+    """Make the pair when missing, rewrite sa.pub when it does not match: (action, reason), or None.
+
+    ``key``: sa.key as already read (checking an RSA key is slow enough to do it once).
+    """
+    key = key or read_key(pki)
     if key is None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         write_atomic(pki / KEY, key_pem(key), PRIVATE_FILE)
         write_atomic(pki / PUB, public_pem(key), PUBLIC_FILE)
         return "created", "missing"
-    found = problems(pki)
+    found = problems(pki, key)
     if found:
         write_atomic(pki / PUB, public_pem(key), PUBLIC_FILE)
         return "rewritten", found[0]
