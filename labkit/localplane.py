@@ -133,6 +133,62 @@ class EtcdProcess:
         self.stop()
 
 
+@dataclass
+class ApiserverProcess:
+    """labkit-apiserver on a free loopback port (plain HTTP), backed by ``etcd``."""
+
+    etcd: EtcdProcess
+    insecure_port: int = 0
+    etcd_prefix: str = "/registry"
+    log_path: Path | None = None
+    extra_args: tuple[str, ...] = ()
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.insecure_port}"
+
+    def start(self, timeout: float = 60.0) -> "ApiserverProcess":
+        self.insecure_port = self.insecure_port or free_port()
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkdtemp(prefix="labkit-apiserver-")) / "apiserver.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [python_executable(), "-m", "labkit.apiserver", f"--etcd-servers={self.etcd.endpoint}",
+             f"--etcd-prefix={self.etcd_prefix}", f"--insecure-port={self.insecure_port}", "--secure-port=0",
+             *self.extra_args],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        wait_http_ok(f"{self.url}/readyz", timeout, self.proc, what=f"labkit-apiserver (log: {self.log_path})")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def kubeconfig(self, path: Path, user: str = "admin") -> Path:
+        """A kubeconfig for this server's loopback port (what the components and kubectl get)."""
+        import yaml
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "current-context": "local",
+            "clusters": [{"name": "local", "cluster": {"server": self.url}}],
+            "users": [{"name": user, "user": {}}],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+        }))
+        return path
+
+    def __enter__(self) -> "ApiserverProcess":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
 def python_executable() -> str:
     """The interpreter of this environment (children run labkit from the same venv)."""
     return sys.executable

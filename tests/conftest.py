@@ -29,3 +29,28 @@ def etcd(etcd_server: EtcdProcess) -> EtcdProcess:
     """The session etcd, empty at the start of the test."""
     etcd_server.wipe("/")
     return etcd_server
+
+
+@pytest.fixture(scope="session")
+def apiserver(tmp_path_factory):
+    """One real labkit-apiserver for the whole run, on an etcd of its own.
+
+    Tests share it: each works in namespaces of its own (uuid names), so the
+    wiping of the ``etcd`` fixture never pulls the store from under it.
+    """
+    from labkit.localplane import ApiserverProcess
+
+    if shutil.which("etcd") is None:
+        pytest.fail("etcd is not installed: run `bash scripts/bootstrap.sh setup`")
+    base = tmp_path_factory.mktemp("apiserver")
+    etcd = EtcdProcess(data_dir=base / "etcd-data").start()
+    server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log")
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        etcd.stop()
+        log = server.log()
+        if "Traceback" in log:
+            print(f"--- apiserver log (tracebacks found)\n{log[-8000:]}")

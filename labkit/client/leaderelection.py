@@ -190,15 +190,32 @@ class LeaderElector:
             await asyncio.sleep(self.retry_period)
 
     async def release(self) -> None:
-        """Give the lease up at once (shutdown), so the next candidate need not wait it out."""
+        """Give the lease up at once (shutdown), so the next candidate need not wait it out.
+
+        A renewal cancelled in flight may still have landed, leaving our copy
+        stale: on 409 read the lease again and retry while it is still ours.
+        """
         lease = self.observed_lease
-        if not lease or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return
-        spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": micro_time()}
-        try:
-            await self.client.update(LEASES, {**lease, "spec": spec}, self.lease_namespace)
-        except (StatusError, aiohttp.ClientError, OSError) as exc:
-            log.warning("could not release lease %s/%s: %s", self.lease_namespace, self.lease_name, exc)
+        for _ in range(3):
+            if not lease or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            spec = {**lease["spec"], "holderIdentity": None, "leaseDurationSeconds": 1, "renewTime": micro_time()}
+            try:
+                await self.client.update(LEASES, {**lease, "spec": spec}, self.lease_namespace)
+                return
+            except StatusError as exc:
+                if exc.reason != "Conflict":
+                    log.warning("could not release lease %s/%s: %s", self.lease_namespace, self.lease_name, exc)
+                    return
+                try:
+                    lease = await self.client.get(LEASES, self.lease_name, self.lease_namespace)
+                except (StatusError, aiohttp.ClientError, OSError) as exc:
+                    log.warning("could not release lease %s/%s: %s", self.lease_namespace, self.lease_name, exc)
+                    return
+            except (aiohttp.ClientError, OSError) as exc:
+                log.warning("could not release lease %s/%s: %s", self.lease_namespace, self.lease_name, exc)
+                return
+        log.warning("could not release lease %s/%s: it kept changing", self.lease_namespace, self.lease_name)
 
     async def run(self) -> None:
         """Acquire, lead (run on_started_leading) while renewing, and stop leading when renewal fails.

@@ -164,3 +164,29 @@ def structs_reachable(roots: list[Struct]) -> dict[str, Struct | Scalar]:
     for root in roots:
         visit(root)
     return seen
+
+
+def drop_unknown_fields(api_version: str, kind: str, obj: Any) -> None:
+    """Remove, in place, every field the schema does not declare (what decoding into upstream's Go types does)."""
+    schema = schema_for(api_version, kind)
+    if schema is not None:
+        _drop(schema, obj)
+
+
+def _drop(t: Type, value: Any) -> None:
+    if isinstance(t, Struct):
+        if t.open or not isinstance(value, dict):
+            return
+        for key in [k for k in value if k not in t.fields]:
+            del value[key]
+        for key, sub in value.items():
+            if sub is not None:
+                _drop(t.fields[key].type, sub)
+    elif isinstance(t, ListOf) and isinstance(value, list):
+        for item in value:
+            if item is not None:
+                _drop(t.item, item)
+    elif isinstance(t, MapOf) and isinstance(value, dict):
+        for sub in value.values():
+            if sub is not None:
+                _drop(t.value, sub)

@@ -56,14 +56,14 @@ async def namespace(api) -> str:
 
 
 @pytest.fixture
-def compact_etcd(etcd_server):
+def compact_etcd(apiserver):
     """Compact etcd's history up to now: every older resourceVersion becomes 410 Expired."""
     def compact() -> int:
         env = {**os.environ, "ETCDCTL_API": "3"}
-        status = subprocess.run(["etcdctl", f"--endpoints={etcd_server.endpoint}", "endpoint", "status", "-w", "json"],
+        status = subprocess.run(["etcdctl", f"--endpoints={apiserver.etcd.endpoint}", "endpoint", "status", "-w", "json"],
                                 check=True, capture_output=True, text=True, env=env).stdout
         revision = int(json.loads(status)[0]["Status"]["header"]["revision"])
-        subprocess.run(["etcdctl", f"--endpoints={etcd_server.endpoint}", "compact", str(revision)],
+        subprocess.run(["etcdctl", f"--endpoints={apiserver.etcd.endpoint}", "compact", str(revision)],
                        check=True, capture_output=True, env=env)
         return revision
     return compact

@@ -9,9 +9,9 @@ from labkit.api.errors import StatusError
 pytestmark = pytest.mark.integration
 
 
-def ref(owner, block=True):
+def ref(owner, block=True, controller=True):
     return {"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": block}
+            "uid": owner["metadata"]["uid"], "controller": controller, "blockOwnerDeletion": block}
 
 
 async def exists(api, resource, name, namespace):
@@ -107,7 +107,7 @@ async def test_a_dependent_with_a_remaining_owner_survives_and_forgets_the_other
                                   "metadata": {"name": name, "namespace": namespace, "ownerReferences": list(refs)}}
     a = await api.create("configmaps", make("owner-a"))
     b = await api.create("configmaps", make("owner-b"))
-    await api.create("configmaps", make("shared", [ref(a, block=False), ref(b, block=False)]))
+    await api.create("configmaps", make("shared", [ref(a, block=False), ref(b, block=False, controller=False)]))
     await api.delete("configmaps", "owner-a", namespace)
 
     async def forgot_a():

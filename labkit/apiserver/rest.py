@@ -1,0 +1,563 @@
+"""The REST verbs of every resource: get, list, watch, create, update, patch, delete.
+
+This is the apiserver's generic registry: one implementation for all kinds,
+driven by the resource table (labkit/api/registry.py), the kind's strategy
+(strategy.py), defaulting and validation (labkit/api/validation.py) and the
+storage on etcd (storage.py). The HTTP layer (server.py) parses requests into
+calls of ``Registry``; nothing here knows about HTTP.
+
+A write goes through the same steps upstream's does::
+
+    decode -> check kind/name/namespace -> admission (namespace lifecycle)
+    -> strategy (server-owned fields) -> defaults -> validation
+    -> etcd transaction (with allocator updates) -> answer
+
+and a ``dryRun=All`` request takes every step but the last write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from labkit.api import errors, registry
+from labkit.api.errors import Cause, StatusError
+from labkit.api.patch import apply_patch
+from labkit.api.registry import Resource
+from labkit.api.schema import drop_unknown_fields
+from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
+from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, \
+    unknown_fields_error, validate
+from labkit.apiserver import strategy
+from labkit.apiserver.allocators import ServiceAllocations
+from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent
+
+NAMESPACES = registry.lookup("", "v1", "namespaces")
+PODS = registry.lookup("", "v1", "pods")
+PDBS = registry.lookup("policy", "v1", "poddisruptionbudgets")
+
+
+@dataclass
+class Options:
+    """What a write request says besides its body (query parameters of upstream's CreateOptions & co)."""
+
+    dry_run: bool = False
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    warnings: list[str] = field(default_factory=list)  # filled in: the answer's Warning headers
+
+
+@dataclass
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None  # Orphan | Background | Foreground
+    preconditions: dict = field(default_factory=dict)
+    dry_run: bool = False
+
+    @classmethod
+    def from_body(cls, body: dict | None, query: dict[str, str]) -> "DeleteOptions":
+        body = body or {}
+        if body and body.get("kind") not in (None, "DeleteOptions"):
+            raise errors.bad_request(f'a DeleteOptions body was expected, got kind "{body.get("kind")}"')
+        grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+        policy = body.get("propagationPolicy") or query.get("propagationPolicy")
+        orphan = body.get("orphanDependents", query.get("orphanDependents"))
+        if orphan is not None and policy:
+            raise errors.invalid("DeleteOptions", "", [Cause(
+                "propagationPolicy", "Invalid value: \"{}\": orphanDependents and deletionPropagation cannot be "
+                "both set".format(policy))])
+        if orphan is not None:
+            policy = "Orphan" if str(orphan).lower() == "true" else "Background"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
+            raise errors.invalid("DeleteOptions", "", [Cause(
+                "propagationPolicy", f'Unsupported value: "{policy}": supported values: "Foreground", '
+                '"Background", "Orphan", "nil"', "FieldValueNotSupported")])
+        dry = body.get("dryRun") or ([query["dryRun"]] if query.get("dryRun") else [])
+        try:
+            grace_int = None if grace is None else int(grace)
+        except (TypeError, ValueError):
+            raise errors.bad_request(f"gracePeriodSeconds: {grace!r} is not an integer") from None
+        return cls(grace_int, policy, body.get("preconditions") or {}, "All" in dry)
+
+
+def check_name(resource: Resource, name: str) -> None:
+    """A name in a URL must be one path segment (no "..", "/" or "%")."""
+    problems = path_segment_name(name)
+    if problems:
+        raise errors.bad_request(f'{resource.kind} "{name}" is invalid: metadata.name: Invalid value: '
+                                 f'"{name}": {problems[0]}')
+
+
+class Registry:
+    """All resources' verbs over one storage."""
+
+    def __init__(self, storage: Storage, services: ServiceAllocations):
+        self.storage = storage
+        self.services = services
+
+    # -- reads -----------------------------------------------------------------
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> dict:
+        check_name(resource, name)
+        return await self.storage.get(resource, namespace, name)
+
+    def matcher(self, resource: Resource, label_selector: str | None, field_selector: str | None):
+        labels = LabelSelector.parse(label_selector)
+        fields = FieldSelector.parse(field_selector, resource)
+        if labels.empty and fields.empty:
+            return None
+        return lambda obj: labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
+
+    async def list(self, resource: Resource, namespace: str | None, *, label_selector: str | None = None,
+                   field_selector: str | None = None, limit: int = 0, continue_token: str | None = None,
+                   resource_version: str | None = None, resource_version_match: str | None = None) -> ListResult:
+        match = self.matcher(resource, label_selector, field_selector)
+        if resource_version_match not in (None, "", "NotOlderThan", "Exact"):
+            raise errors.bad_request(f'resourceVersionMatch: Unsupported value: "{resource_version_match}"')
+        if resource_version_match and not resource_version:
+            raise errors.invalid("ListOptions", "", [Cause(
+                "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion "
+                "is provided", "FieldValueForbidden")])
+        if continue_token and resource_version not in (None, "", "0"):
+            raise errors.bad_request('specifying resource version is not allowed when using continue')
+        if resource_version not in (None, ""):
+            try:
+                wanted = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version: "{resource_version}"') from None
+            if wanted > 0 and resource_version_match != "Exact":
+                current = await self.storage.current_revision()
+                if wanted > current:
+                    raise StatusError(504, "Timeout", f"Too large resource version: {wanted}, current: {current}")
+        result = await self.storage.list(resource, namespace, match=match, limit=max(0, limit),
+                                         continue_token=continue_token, resource_version=resource_version,
+                                         exact=resource_version_match == "Exact")
+        return result
+
+    # -- create ----------------------------------------------------------------
+
+    def check_body(self, resource: Resource, obj: Any, namespace: str | None, name: str | None = None) -> dict:
+        """The body is an object of this resource's kind, for this namespace (and name)."""
+        if not isinstance(obj, dict):
+            raise errors.bad_request(f"the body of the request must be a JSON object ({resource.kind})")
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if kind is None and api_version is None:
+            obj = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
+        elif kind != resource.kind or api_version != resource.api_version:
+            if kind is None or api_version is None:
+                raise errors.bad_request(f"Object '{'Kind' if kind is None else 'apiVersion'}' is missing in "
+                                         f"'{_short(obj)}'")
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({resource.api_version})" if kind == resource.kind else
+                f"{kind} in version \"{api_version.rpartition('/')[2]}\" cannot be handled as a {resource.kind}: "
+                f"the object kind {kind} does not match the resource {resource.plural}")
+        meta = obj.get("metadata")
+        if meta is None:
+            obj["metadata"] = meta = {}
+        if not isinstance(meta, dict):
+            raise errors.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
+                                     f"{resource.kind}: metadata must be an object")
+        if resource.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
+                                         "on the request")
+            meta["namespace"] = namespace or body_ns
+        elif meta.get("namespace"):
+            meta.pop("namespace")  # cluster-scoped: upstream drops it
+        if name is not None:
+            if meta.get("name") and meta["name"] != name:
+                raise errors.bad_request("the name of the object "
+                                         f"({meta['name']}) does not match the name on the URL ({name})")
+            meta["name"] = name
+        return obj
+
+    def unknown_field_check(self, resource: Resource, obj: dict, options: Options) -> None:
+        if options.field_validation == "Ignore":
+            drop_unknown_fields(resource.api_version, resource.kind, obj)
+            return
+        paths = unknown_fields(resource, obj)
+        if not paths:
+            return
+        if options.field_validation == "Strict":
+            raise unknown_fields_error(resource, paths)
+        options.warnings.extend(unknown_field_warnings(paths))
+        drop_unknown_fields(resource.api_version, resource.kind, obj)
+
+    async def admit_namespace(self, resource: Resource, namespace: str | None, name: str) -> None:
+        """NamespaceLifecycle: new content only in a namespace that exists and is not being deleted."""
+        if not resource.namespaced:
+            return
+        ns = await self.storage.get_or_none(NAMESPACES, None, namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if (ns.get("metadata") or {}).get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == \
+                "Terminating":
+            raise errors.namespace_terminating(resource.plural, name, namespace, resource.group)
+
+    def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
+        causes = validate(resource, obj, old)
+        if causes:
+            raise errors.invalid(resource.kind, (obj.get("metadata") or {}).get("name", ""), causes, resource.group)
+
+    async def create(self, resource: Resource, namespace: str | None, body: Any, options: Options) -> dict:
+        obj = self.check_body(resource, copy.deepcopy(body), namespace)
+        meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            raise errors.bad_request("resourceVersion should not be set on objects to be created")
+        self.unknown_field_check(resource, obj, options)
+        generated = not meta.get("name") and meta.get("generateName")
+        for attempt in range(8):
+            if generated:
+                meta["name"] = strategy.generate_name(meta["generateName"])
+            if not meta.get("name"):
+                raise errors.invalid(resource.kind, "", [Cause(
+                    "metadata.name", "Required value: name or generateName is required", "FieldValueRequired")],
+                    resource.group)
+            await self.admit_namespace(resource, meta.get("namespace"), meta["name"])
+            prepared = copy.deepcopy(obj)
+            strategy.prepare_for_create(resource, prepared)
+            default(resource, prepared)
+            self.check_valid(resource, prepared)
+            try:
+                extras = await self.side_effects(resource, prepared, None)
+                if options.dry_run:
+                    return prepared
+                return await self.storage.create(resource, prepared, extras)
+            except RetryWrite:
+                continue
+            except StatusError as exc:
+                if generated and exc.reason == "AlreadyExists":
+                    continue
+                raise
+        raise errors.conflict(resource.plural, meta.get("name", ""), resource.group,
+                              detail="too many concurrent writers; please try again")
+
+    async def side_effects(self, resource: Resource, new: dict | None, old: dict | None) -> Extras:
+        """Writes to other keys that go with this one (a Service's IP and ports)."""
+        if resource.kind == "Service":
+            return await self.services.on_write(new, old)
+        return NO_EXTRAS
+
+    # -- update and patch ------------------------------------------------------
+
+    async def update(self, resource: Resource, namespace: str | None, name: str, body: Any, options: Options,
+                     subresource: str | None = None) -> dict:
+        check_name(resource, name)
+        obj = self.check_body(resource, copy.deepcopy(body), namespace, name)
+        self.unknown_field_check(resource, obj, options)
+        wanted_rv = obj["metadata"].get("resourceVersion") or None
+
+        async def try_update(current: dict) -> Change:
+            return await self.updated(resource, current, obj, subresource)
+
+        stored, _ = await self.storage.update(resource, namespace, name, try_update,
+                                              precondition_rv=wanted_rv, dry_run=options.dry_run)
+        return stored
+
+    async def patch(self, resource: Resource, namespace: str | None, name: str, body: bytes, content_type: str,
+                    options: Options, subresource: str | None = None) -> dict:
+        check_name(resource, name)
+        seen_rv: list[str | None] = []
+
+        async def try_update(current: dict) -> Change:
+            patched = apply_patch(resource, current, body, content_type)
+            patched = self.check_body(resource, patched, namespace, name)
+            # A resourceVersion in the patch is a precondition (kubectl apply sends none).
+            rv = (patched.get("metadata") or {}).get("resourceVersion")
+            if rv and rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.plural, name, resource.group)
+            self.unknown_field_check(resource, patched, options)
+            seen_rv.append(rv)
+            return await self.updated(resource, current, patched, subresource)
+
+        stored, _ = await self.storage.update(resource, namespace, name, try_update, dry_run=options.dry_run)
+        return stored
+
+    async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None) -> Change:
+        """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes)."""
+        new = strategy.prepare_for_update(resource, requested, current, subresource)
+        default(resource, new)
+        self.check_valid(resource, new, current)
+        if _same(new, current):
+            return Change.none()
+        if strategy.finished_deleting(resource, new):
+            return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current))
+        extras = await self.side_effects(resource, new, current) if resource.kind == "Service" else NO_EXTRAS
+        return Change(obj=new, extras=extras)
+
+    # -- delete ----------------------------------------------------------------
+
+    async def delete(self, resource: Resource, namespace: str | None, name: str,
+                     options: DeleteOptions) -> tuple[dict, bool]:
+        """Delete now, or start deleting (finalizers, graceful pods). Returns (object, deleted now)."""
+        check_name(resource, name)
+        if resource.kind == "Namespace" and name in strategy.IMMORTAL_NAMESPACES:
+            raise errors.forbidden("namespaces", name, "this namespace may not be deleted")
+
+        async def try_delete(current: dict) -> Change:
+            meta = current["metadata"]
+            pre = options.preconditions
+            if pre.get("uid") and pre["uid"] != meta.get("uid"):
+                raise errors.conflict(resource.plural, name, resource.group, detail=(
+                    f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}"))
+            if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
+                raise errors.conflict(resource.plural, name, resource.group, detail=(
+                    f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                    f"ResourceVersion in object meta: {meta.get('resourceVersion')}"))
+            finalizers = list(meta.get("finalizers") or [])
+            policy = options.propagation_policy
+            if policy == "Orphan" and "orphan" not in finalizers:
+                finalizers.append("orphan")
+                if "foregroundDeletion" in finalizers:
+                    finalizers.remove("foregroundDeletion")
+            elif policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+                if "orphan" in finalizers:
+                    finalizers.remove("orphan")
+            elif policy == "Background":
+                finalizers = [f for f in finalizers if f not in ("orphan", "foregroundDeletion")]
+            grace = strategy.deletion_grace_seconds(resource, current, options.grace_period_seconds)
+            if meta.get("deletionTimestamp"):
+                # Already terminating: a shorter grace period or a new policy may still apply.
+                updated = copy.deepcopy(current)
+                updated["metadata"]["finalizers"] = finalizers
+                old_grace = int(meta.get("deletionGracePeriodSeconds") or 0)
+                if grace < old_grace:
+                    updated = strategy.mark_deleting(updated, grace)
+                if not finalizers:
+                    updated["metadata"].pop("finalizers", None)
+                if strategy.finished_deleting(resource, updated):
+                    return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current))
+                return Change(obj=updated) if not _same(updated, current) else Change.none()
+            namespace_held = resource.kind == "Namespace" and (current.get("spec") or {}).get("finalizers")
+            if finalizers or grace > 0 or namespace_held:
+                updated = strategy.mark_deleting(current, grace)
+                if finalizers:
+                    updated["metadata"]["finalizers"] = finalizers
+                return Change(obj=updated)
+            return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current))
+
+        obj, what = await self.storage.update(resource, namespace, name, try_delete, dry_run=options.dry_run)
+        return obj, what == "deleted"
+
+    async def delete_collection(self, resource: Resource, namespace: str | None, options: DeleteOptions, *,
+                                label_selector: str | None, field_selector: str | None) -> ListResult:
+        listed = await self.list(resource, namespace, label_selector=label_selector, field_selector=field_selector)
+        deleted = []
+        for obj in listed.items:
+            meta = obj["metadata"]
+            try:
+                gone, _ = await self.delete(resource, meta.get("namespace"), meta["name"], options)
+                deleted.append(gone)
+            except StatusError as exc:
+                if exc.code != 404:
+                    raise
+        return ListResult(deleted, listed.resource_version)
+
+    # -- subresources ----------------------------------------------------------
+
+    async def bind(self, namespace: str, name: str, binding: Any, options: Options) -> dict:
+        """pods/binding: the scheduler's decision, written once."""
+        if not isinstance(binding, dict) or binding.get("kind") not in (None, "Binding"):
+            raise errors.bad_request("the body of pods/binding must be a Binding")
+        target = binding.get("target") or {}
+        node = target.get("name")
+        if not node:
+            raise errors.invalid("Binding", name, [Cause("target.name", "Required value", "FieldValueRequired")])
+        if (binding.get("metadata") or {}).get("name") not in (None, name):
+            raise errors.bad_request("the name of the Binding does not match the pod's name")
+
+        async def try_bind(pod: dict) -> Change:
+            if pod["metadata"].get("deletionTimestamp"):
+                raise errors.conflict("pods", name, detail="pod is being deleted, cannot be assigned to a host")
+            current = (pod.get("spec") or {}).get("nodeName")
+            if current:
+                raise errors.conflict("pods/binding", name, detail=f"pod {name} is already assigned to node "
+                                                                   f'"{current}"')
+            bound = copy.deepcopy(pod)
+            bound["spec"]["nodeName"] = node
+            for key in ("annotations",):
+                extra = (binding.get("metadata") or {}).get(key)
+                if extra:
+                    bound["metadata"].setdefault(key, {}).update(extra)
+            status = bound.setdefault("status", {})
+            conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                               "lastTransitionTime": strategy.now_rfc3339()})
+            status["conditions"] = conditions
+            return Change(obj=bound)
+
+        await self.storage.update(PODS, namespace, name, try_bind, dry_run=options.dry_run)
+        return errors.success_status()
+
+    async def evict(self, namespace: str, name: str, eviction: Any, options: Options) -> dict:
+        """pods/eviction: a delete that respects PodDisruptionBudgets (what ``kubectl drain`` sends)."""
+        if not isinstance(eviction, dict) or eviction.get("kind") not in (None, "Eviction"):
+            raise errors.bad_request("the body of pods/eviction must be an Eviction")
+        pod = await self.storage.get(PODS, namespace, name)
+        phase = (pod.get("status") or {}).get("phase")
+        if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+            labels = pod["metadata"].get("labels") or {}
+            budgets = await self.storage.list(PDBS, namespace)
+            for pdb in budgets.items:
+                selector = (pdb.get("spec") or {}).get("selector")
+                if selector is None or not selector_from_label_selector_dict(selector).matches(labels):
+                    continue
+                pdb_name = pdb["metadata"]["name"]
+                status = pdb.get("status") or {}
+                if int(status.get("observedGeneration") or 0) < int(pdb["metadata"].get("generation") or 1):
+                    raise _pdb_refusal(f"DisruptionBudget: The disruption budget {pdb_name} is still being "
+                                       "processed by the server.")
+                if int(status.get("disruptionsAllowed") or 0) <= 0:
+                    raise _pdb_refusal(f"The disruption budget {pdb_name} needs {status.get('desiredHealthy', 0)} "
+                                       f"healthy pods and has {status.get('currentHealthy', 0)} currently")
+                # Take one disruption from the budget before deleting (upstream does the same).
+                async def take(current: dict) -> Change:
+                    st = current.setdefault("status", {})
+                    allowed = int(st.get("disruptionsAllowed") or 0)
+                    if allowed <= 0:
+                        raise _pdb_refusal(f"The disruption budget {pdb_name} needs more healthy pods")
+                    st["disruptionsAllowed"] = allowed - 1
+                    st.setdefault("disruptedPods", {})[name] = strategy.now_rfc3339()
+                    return Change(obj=current)
+                await self.storage.update(PDBS, namespace, pdb_name, take, dry_run=options.dry_run)
+        delete_options = DeleteOptions.from_body(eviction.get("deleteOptions"), {})
+        delete_options.dry_run = delete_options.dry_run or options.dry_run
+        await self.delete(PODS, namespace, name, delete_options)
+        return {**errors.success_status(), "code": 201}
+
+    async def get_scale(self, resource: Resource, namespace: str, name: str) -> dict:
+        return to_scale(resource, await self.storage.get(resource, namespace, name))
+
+    async def update_scale(self, resource: Resource, namespace: str, name: str, body: bytes | None,
+                           scale_body: Any, content_type: str | None, options: Options) -> dict:
+        """PUT or PATCH of /scale: the Scale is a view of spec.replicas."""
+        async def try_scale(current: dict) -> Change:
+            scale = to_scale(resource, current)
+            if content_type is not None:  # a patch of the Scale
+                wanted = apply_patch(_SCALE_RESOURCE, scale, body, content_type)
+            else:
+                wanted = scale_body
+            if not isinstance(wanted, dict):
+                raise errors.bad_request("the body of /scale must be a Scale")
+            rv = (wanted.get("metadata") or {}).get("resourceVersion")
+            if rv and rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.plural, name, resource.group)
+            replicas = (wanted.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+                raise errors.invalid("Scale", name, [Cause(
+                    "spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
+                    "autoscaling")
+            new = copy.deepcopy(current)
+            new.setdefault("spec", {})["replicas"] = replicas
+            return await self.updated(resource, current, new, None)
+
+        stored, _ = await self.storage.update(resource, namespace, name, try_scale, dry_run=options.dry_run)
+        return to_scale(resource, stored)
+
+    # -- watch -----------------------------------------------------------------
+
+    async def watch(self, resource: Resource, namespace: str | None, *, label_selector: str | None,
+                    field_selector: str | None, resource_version: str | None, send_initial_events: bool | None,
+                    bookmarks: bool, progress_every: float = 5.0) -> AsyncIterator[tuple[str, dict]]:
+        """The events of a watch request, as (type, object): ADDED, MODIFIED, DELETED, BOOKMARK."""
+        match = self.matcher(resource, label_selector, field_selector)
+        rv = resource_version or ""
+        initial = send_initial_events if send_initial_events is not None else rv in ("", "0")
+        if rv not in ("", "0"):
+            try:
+                since = int(rv)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version: "{rv}"') from None
+        if initial:
+            # The current state first, as synthetic ADDED events, then what changes after it.
+            listed = await self.storage.list(resource, namespace, match=match)
+            since = int(listed.resource_version)
+            for obj in listed.items:
+                yield "ADDED", obj
+            if send_initial_events:
+                yield "BOOKMARK", bookmark(resource, since, initial_events_end=True)
+        async for event in self.storage.watch(resource, namespace, since, progress_every if bookmarks else None):
+            if isinstance(event, int):
+                yield "BOOKMARK", bookmark(resource, event)
+                continue
+            translated = translate(event, match)
+            if translated is not None:
+                yield translated
+
+
+def translate(event: StoredEvent, match: Callable[[dict], bool] | None) -> tuple[str, dict] | None:
+    """A stored change as the watch event a client with this selector sees (None: not its business).
+
+    An object entering the selection is ADDED, one leaving it DELETED.
+    """
+    if event.type == "DELETE":
+        if match is None or match(event.prev):
+            return "DELETED", event.obj
+        return None
+    now_in = match is None or match(event.obj)
+    was_in = event.prev is not None and (match is None or match(event.prev))
+    if now_in and was_in:
+        return "MODIFIED", event.obj
+    if now_in:
+        return "ADDED", event.obj
+    if was_in:
+        return "DELETED", event.obj
+    return None
+
+
+def bookmark(resource: Resource, revision: int, initial_events_end: bool = False) -> dict:
+    meta: dict[str, Any] = {"resourceVersion": str(revision)}
+    if initial_events_end:
+        meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": meta}
+
+
+_SCALE_RESOURCE = Resource(group="autoscaling", version="v1", kind="Scale", plural="scale", namespaced=True,
+                           storage="-")
+
+
+def to_scale(resource: Resource, obj: dict) -> dict:
+    """autoscaling/v1 Scale: spec.replicas and the label selector of a workload."""
+    meta = obj["metadata"]
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    selector = spec.get("selector")
+    from labkit.api.selectors import labels_to_string
+    selector_text = ""
+    if isinstance(selector, dict):
+        parsed = selector_from_label_selector_dict(selector)
+        selector_text = str(parsed) if hasattr(parsed, "__str__") else labels_to_string(selector.get("matchLabels"))
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                     "resourceVersion": meta.get("resourceVersion"),
+                     "creationTimestamp": meta.get("creationTimestamp")},
+        "spec": {"replicas": spec.get("replicas", 1)},
+        "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
+    }
+
+
+def _pdb_refusal(cause: str) -> StatusError:
+    err = errors.too_many_requests("Cannot evict pod as it would violate the pod's disruption budget.", 0)
+    err.causes = [Cause("", cause, "DisruptionBudget")]
+    err.retry_after_seconds = None
+    return err
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Equal but for resourceVersion (a no-op write is not written: nothing changes, no event)."""
+    def strip(o):
+        meta = {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}
+        return {**o, "metadata": meta}
+    return strip(a) == strip(b)
+
+
+def _short(obj: dict) -> str:
+    import json
+    text = json.dumps(obj, separators=(",", ":"))
+    return text if len(text) < 200 else text[:200] + "..."

@@ -1,0 +1,559 @@
+"""The apiserver's HTTP side: URLs to registry calls, bodies in, JSON out.
+
+A request travels::
+
+    URL  /apis/apps/v1/namespaces/web/deployments/api/scale?dryRun=All
+         -> RequestInfo(group=apps, version=v1, namespace=web, resource=deployments, name=api, sub=scale)
+    verb  GET -> get | list | watch (?watch=1);  POST -> create;  PUT -> update;
+          PATCH -> patch;  DELETE -> delete | deletecollection
+    body  JSON or YAML, at most 3 MiB
+    answer  JSON; or a meta.k8s.io Table when kubectl asks for one (``kubectl get``);
+            a stream of newline-delimited WatchEvents for a watch;
+            a Status object for every refusal.
+
+Everything about objects themselves happens in rest.py (the registry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from labkit.api import errors, registry
+from labkit.api.errors import StatusError
+from labkit.api.registry import Resource
+from labkit.apiserver import discovery, openapi, tables
+from labkit.apiserver.etcd import EtcdUnavailable
+from labkit.apiserver.rest import DeleteOptions, Options, Registry
+from labkit.apiserver.storage import ListResult
+
+log = logging.getLogger("labkit.apiserver")
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's limit on a request body
+VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-labkit", "gitCommit": "labkit",
+           "gitTreeState": "clean", "buildDate": "2026-11-22T00:00:00Z", "goVersion": "python",
+           "compiler": "cpython", "platform": "linux/amd64", "emulationMajor": "1", "emulationMinor": "37",
+           "minCompatibilityMajor": "1", "minCompatibilityMinor": "36"}
+
+JSON = "application/json"
+YAML = "application/yaml"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+# Namespace subresources (``/api/v1/namespaces/NAME/status``), not namespaced resources.
+NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Subresources served by a kubelet: answered here with a clear error until one serves them.
+KUBELET_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
+
+
+@dataclass
+class RequestInfo:
+    resource: Resource
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def parse_path(path: str) -> RequestInfo:
+    """``/api/v1/namespaces/ns/pods/name/status`` -> RequestInfo, or 404 when nothing is served there."""
+    parts = [p for p in path.split("/") if p != ""]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        raise errors.path_not_found()
+    namespace = None
+    if len(rest) >= 2 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in NAMESPACE_SUBRESOURCES):
+        if len(rest) > 2:
+            namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        raise errors.path_not_found()
+    resource = registry.lookup(group, version, rest[0])
+    if resource is None:
+        raise errors.path_not_found()
+    if namespace is not None and not resource.namespaced:
+        raise errors.path_not_found()
+    name = rest[1] if len(rest) >= 2 else None
+    sub = rest[2] if len(rest) == 3 else None
+    if sub is not None and sub not in resource.subresources:
+        raise errors.path_not_found()
+    return RequestInfo(resource, namespace, name, sub)
+
+
+# -- content negotiation ------------------------------------------------------------
+
+@dataclass
+class Accept:
+    media: str  # application/json | application/yaml
+    as_kind: str | None = None  # Table | PartialObjectMetadata | PartialObjectMetadataList | APIGroupDiscoveryList
+
+
+def negotiate(header: str | None) -> Accept:
+    """The first acceptable answer format in the Accept header, or 406."""
+    if not header:
+        return Accept(JSON)
+    offered = []
+    for item in header.split(","):
+        fields = [f.strip() for f in item.split(";")]
+        media = fields[0].lower()
+        params = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+        offered.append(media)
+        as_kind = params.get("as")
+        if media in (JSON, "application/*", "*/*", YAML):
+            if as_kind in ("Table", "PartialObjectMetadata", "PartialObjectMetadataList"):
+                if params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1"):
+                    return Accept(JSON if media != YAML else YAML, as_kind)
+                continue
+            if as_kind == "APIGroupDiscoveryList":
+                if params.get("g") == "apidiscovery.k8s.io" and params.get("v") == "v2":
+                    return Accept(JSON, as_kind)
+                continue
+            if as_kind:
+                continue
+            return Accept(YAML if media == YAML else JSON)
+    raise errors.not_acceptable(f"only the following media types are accepted: application/json, application/yaml "
+                                f"(asked for: {', '.join(offered)})")
+
+
+def render(data: Any, accept: Accept, status: int = 200, warnings: list[str] | None = None,
+           content_type: str | None = None) -> web.Response:
+    if accept.media == YAML:
+        body = yaml.safe_dump(data, sort_keys=False).encode()
+        ctype = YAML
+    else:
+        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        ctype = content_type or JSON
+    headers = {"Content-Type": ctype}
+    resp = web.Response(body=body, status=status, headers=headers)
+    for text in warnings or []:
+        resp.headers.add("Warning", f'299 - "{text}"')
+    return resp
+
+
+def status_response(err: StatusError) -> web.Response:
+    resp = web.Response(body=json.dumps(err.to_status()).encode(), status=err.code,
+                        headers={"Content-Type": JSON})
+    if err.retry_after_seconds:
+        resp.headers["Retry-After"] = str(err.retry_after_seconds)
+    return resp
+
+
+async def read_body(request: web.Request) -> bytes:
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise errors.too_large()
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise errors.too_large()
+    return bytes(body)
+
+
+def decode_body(raw: bytes, content_type: str | None, resource: Resource | None = None) -> Any:
+    """A JSON or YAML request body as Python data; anything else is 415, a syntax error 400."""
+    media = (content_type or JSON).split(";", 1)[0].strip().lower()
+    if media in ("", "*/*"):
+        media = JSON
+    if media == PROTOBUF:
+        raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                          "accepted media types include: application/json, application/yaml (protobuf bodies "
+                          "are decoded once the security issue lands: use --content-type json or kubectl "
+                          "apply/create -f)")
+    if media not in (JSON, YAML, "application/x-yaml", "text/yaml"):
+        raise errors.unsupported_media_type(content_type or "")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise errors.bad_request(f"the request body is not valid UTF-8: {exc}") from None
+    what = resource.kind if resource else "the request body"
+    if not text.strip():
+        raise errors.bad_request(f"the request body is empty: expected a {what}")
+    try:
+        if media == JSON:
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if resource is not None:
+            raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                     f"{resource.kind}: {reason}") from None
+        raise errors.bad_request(f"the request body could not be decoded: {reason}") from None
+
+
+def write_options(request: web.Request) -> Options:
+    q = request.query
+    dry = q.getall("dryRun", [])
+    for value in dry:
+        if value != "All":
+            raise errors.bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    fv = q.get("fieldValidation") or "Warn"
+    if fv not in ("Strict", "Warn", "Ignore"):
+        raise errors.bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", '
+                                 '"Strict", "Warn"')
+    return Options(dry_run="All" in dry, field_validation=fv)
+
+
+def _int_param(request: web.Request, name: str, default: int = 0) -> int:
+    value = request.query.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": must be an integer') from None
+
+
+def _bool_param(request: web.Request, name: str) -> bool | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    return value.lower() in ("true", "1", "")
+
+
+class ApiServer:
+    """The aiohttp application around one Registry."""
+
+    def __init__(self, reg: Registry, *, server_address: str = "127.0.0.1:6443", ready=None):
+        self.registry = reg
+        self.server_address = server_address
+        self.ready = ready  # async () -> list of (check name, error or None)
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES + 1024, middlewares=[self.errors_middleware])
+        self.app.router.add_get("/version", self.version)
+        for path in ("/healthz", "/livez", "/readyz"):
+            self.app.router.add_get(path, self.health)
+            self.app.router.add_get(path + "/{check}", self.health)
+        self.app.router.add_get("/api", self.core_discovery)
+        self.app.router.add_get("/apis", self.groups_discovery)
+        self.app.router.add_get("/openapi/v3", self.openapi_index)
+        self.app.router.add_get("/openapi/v3/{path:.*}", self.openapi_document)
+        self.app.router.add_route("*", "/{path:.*}", self.api)
+
+    @web.middleware
+    async def errors_middleware(self, request: web.Request, handler):
+        started = time.monotonic()
+        try:
+            resp = await handler(request)
+        except StatusError as err:
+            resp = status_response(err)
+        except EtcdUnavailable as exc:
+            log.warning("%s %s: %s", request.method, request.path_qs, exc)
+            resp = status_response(errors.service_unavailable(f"the storage is unavailable: {exc}"))
+        except web.HTTPException:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug: say so in a Status, log the traceback
+            log.exception("%s %s failed", request.method, request.path_qs)
+            resp = status_response(errors.internal_error(f"{type(exc).__name__}: {exc}"))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s -> %s in %.1f ms", request.method, request.path_qs, getattr(resp, "status", "?"),
+                      (time.monotonic() - started) * 1000)
+        return resp
+
+    # -- fixed endpoints ---------------------------------------------------------
+
+    async def version(self, request: web.Request) -> web.Response:
+        return render(VERSION, Accept(JSON))
+
+    async def health(self, request: web.Request) -> web.Response:
+        checks = [("ping", None)]
+        if request.path.startswith("/readyz") or request.path.startswith("/healthz"):
+            checks += await self.ready() if self.ready else []
+        wanted = request.match_info.get("check")
+        if wanted:
+            checks = [c for c in checks if c[0] == wanted]
+            if not checks:
+                raise errors.path_not_found()
+        failed = [c for c in checks if c[1]]
+        if "verbose" in request.query or failed:
+            lines = [f"[{'-' if err else '+'}]{name} {'failed: ' + err if err else 'ok'}" for name, err in checks]
+            what = request.path.strip("/").split("/")[0]
+            lines.append(f"{what} check {'failed' if failed else 'passed'}")
+            return web.Response(text="\n".join(lines) + "\n", status=500 if failed else 200)
+        return web.Response(text="ok")
+
+    async def core_discovery(self, request: web.Request) -> web.Response:
+        accept = negotiate(request.headers.get("Accept"))
+        if accept.as_kind == "APIGroupDiscoveryList":
+            return render(discovery.aggregated(core=True), accept, content_type=discovery.AGGREGATED_MEDIA_TYPE)
+        return render(discovery.api_versions(self.server_address), accept)
+
+    async def groups_discovery(self, request: web.Request) -> web.Response:
+        accept = negotiate(request.headers.get("Accept"))
+        if accept.as_kind == "APIGroupDiscoveryList":
+            return render(discovery.aggregated(core=False), accept, content_type=discovery.AGGREGATED_MEDIA_TYPE)
+        return render(discovery.api_group_list(), accept)
+
+    async def openapi_index(self, request: web.Request) -> web.Response:
+        return render(openapi.openapi_v3_index(), Accept(JSON))
+
+    async def openapi_document(self, request: web.Request) -> web.Response:
+        gv = openapi.group_version_of_path(request.match_info["path"])
+        body = openapi.openapi_v3_document_bytes(*gv) if gv else None
+        if body is None:
+            raise errors.path_not_found()
+        headers = {"Content-Type": JSON}
+        if request.query.get("hash"):
+            headers["Cache-Control"] = "public, immutable"
+            headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
+        return web.Response(body=body, headers=headers)
+
+    # -- the resource URLs ---------------------------------------------------------
+
+    async def api(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        parts = [p for p in path.split("/") if p]
+        # Group and version documents: /api/v1, /apis/apps, /apis/apps/v1
+        if parts[:1] == ["api"] and len(parts) == 2 or parts[:1] == ["apis"] and len(parts) in (2, 3):
+            if request.method != "GET":
+                raise errors.method_not_allowed()
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2] if len(parts) == 3 else None)
+            doc = discovery.api_resource_list(group, version) if version else discovery.api_group(group)
+            if doc is None:
+                raise errors.path_not_found()
+            return render(doc, negotiate(request.headers.get("Accept")))
+        info = parse_path(path)
+        method = request.method
+        if info.subresource in KUBELET_SUBRESOURCES:
+            return await self.kubelet_subresource(request, info)
+        if method == "GET":
+            accept = negotiate(request.headers.get("Accept"))
+            if info.name is None:
+                if _bool_param(request, "watch"):
+                    return await self.watch(request, info, accept)
+                return await self.list(request, info, accept)
+            return await self.get(request, info, accept)
+        if method == "POST":
+            return await self.create(request, info)
+        if method == "PUT":
+            return await self.update(request, info)
+        if method == "PATCH":
+            return await self.patch(request, info)
+        if method == "DELETE":
+            return await self.delete(request, info)
+        raise errors.method_not_allowed()
+
+    def verb_allowed(self, info: RequestInfo, verb: str) -> None:
+        if info.subresource is None and verb not in info.resource.verbs:
+            raise errors.method_not_allowed()
+
+    async def get(self, request: web.Request, info: RequestInfo, accept: Accept) -> web.Response:
+        reg, r = self.registry, info.resource
+        if info.subresource == "scale":
+            return render(await reg.get_scale(r, info.namespace, info.name), accept)
+        if info.subresource not in (None, "status"):
+            raise errors.method_not_allowed()
+        obj = await reg.get(r, info.namespace, info.name)
+        if accept.as_kind == "Table":
+            table = tables.to_table(r, [obj], include_object=request.query.get("includeObject", "Metadata"))
+            table["metadata"] = {"resourceVersion": obj["metadata"].get("resourceVersion")}
+            return render(table, accept)
+        if accept.as_kind == "PartialObjectMetadata":
+            return render(partial(obj), accept)
+        return render(obj, accept)
+
+    async def list(self, request: web.Request, info: RequestInfo, accept: Accept) -> web.Response:
+        self.verb_allowed(info, "list")
+        q = request.query
+        result = await self.registry.list(
+            info.resource, info.namespace, label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector"), limit=_int_param(request, "limit"),
+            continue_token=q.get("continue") or None, resource_version=q.get("resourceVersion"),
+            resource_version_match=q.get("resourceVersionMatch"))
+        return render(self.list_body(info.resource, result, accept, request), accept)
+
+    def list_body(self, r: Resource, result: ListResult, accept: Accept, request: web.Request) -> dict:
+        meta: dict[str, Any] = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+        if result.remaining is not None and result.continue_token:
+            meta["remainingItemCount"] = result.remaining
+        if accept.as_kind == "Table":
+            table = tables.to_table(r, result.items, include_object=request.query.get("includeObject", "Metadata"))
+            table["metadata"] = meta
+            return table
+        if accept.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
+            return {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta,
+                    "items": [partial(o) for o in result.items]}
+        return {"kind": r.list_kind, "apiVersion": r.api_version, "metadata": meta, "items": result.items}
+
+    async def watch(self, request: web.Request, info: RequestInfo, accept: Accept) -> web.StreamResponse:
+        self.verb_allowed(info, "watch")
+        q = request.query
+        send_initial = _bool_param(request, "sendInitialEvents")
+        bookmarks = bool(_bool_param(request, "allowWatchBookmarks"))
+        if send_initial is not None:
+            if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+                from labkit.api.errors import Cause
+                causes = []
+                if q.get("resourceVersionMatch") != "NotOlderThan":
+                    causes.append(Cause("resourceVersionMatch", "Forbidden: sendInitialEvents requires setting "
+                                        "resourceVersionMatch to NotOlderThan", "FieldValueForbidden"))
+                if not bookmarks:
+                    causes.append(Cause("allowWatchBookmarks", "Forbidden: sendInitialEvents requires setting "
+                                        "allowWatchBookmarks to true", "FieldValueForbidden"))
+                raise errors.invalid("ListOptions", "", causes)
+        elif q.get("resourceVersionMatch"):
+            raise errors.bad_request("resourceVersionMatch is forbidden for watch unless sendInitialEvents is set")
+        timeout = _int_param(request, "timeoutSeconds", 0) or random.randint(1800, 3600)
+        events = self.registry.watch(info.resource, info.namespace, label_selector=q.get("labelSelector"),
+                                     field_selector=q.get("fieldSelector"),
+                                     resource_version=q.get("resourceVersion"),
+                                     send_initial_events=send_initial, bookmarks=bookmarks)
+        # Errors before the first event (bad selector) are ordinary Status answers.
+        first = asyncio.ensure_future(events.__anext__())
+        try:
+            await asyncio.wait_for(asyncio.shield(first), 0.05)
+        except asyncio.TimeoutError:
+            pass
+        except StopAsyncIteration:
+            pass
+        except StatusError as err:
+            if err.code != 410:
+                raise
+        resp = web.StreamResponse(status=200, headers={"Content-Type": JSON + ";stream=watch",
+                                                       "Cache-Control": "no-cache, private"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        table = accept.as_kind == "Table"
+        include = request.query.get("includeObject", "Metadata")
+        deadline = time.monotonic() + timeout
+
+        async def send(event_type: str, obj: dict) -> None:
+            if table and event_type != "BOOKMARK" and event_type != "ERROR":
+                obj = tables.to_table(info.resource, [obj], include_object=include)
+            elif accept.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and event_type != "ERROR":
+                obj = partial(obj)
+            line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":"), ensure_ascii=False)
+            await resp.write(line.encode() + b"\n")
+
+        try:
+            pending = first
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                done, _ = await asyncio.wait({pending}, timeout=remaining)
+                if not done:
+                    break
+                try:
+                    event_type, obj = pending.result()
+                except StopAsyncIteration:
+                    break
+                except StatusError as err:
+                    await send("ERROR", err.to_status())
+                    break
+                if event_type == "BOOKMARK" and not bookmarks:
+                    pass
+                else:
+                    await send(event_type, obj)
+                pending = asyncio.ensure_future(events.__anext__())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            if not pending.done():
+                pending.cancel()
+                try:
+                    await pending
+                except BaseException:
+                    pass
+            await events.aclose()
+        try:
+            await resp.write_eof()
+        except ConnectionResetError:
+            pass
+        return resp
+
+    async def create(self, request: web.Request, info: RequestInfo) -> web.Response:
+        reg, r = self.registry, info.resource
+        options = write_options(request)
+        body = decode_body(await read_body(request), request.headers.get("Content-Type"), r)
+        if info.subresource == "binding":
+            return render(await reg.bind(info.namespace, info.name, body, options), Accept(JSON), 201)
+        if info.subresource == "eviction":
+            return render(await reg.evict(info.namespace, info.name, body, options), Accept(JSON), 201)
+        if info.name is not None or info.subresource is not None:
+            raise errors.method_not_allowed()
+        self.verb_allowed(info, "create")
+        obj = await reg.create(r, info.namespace, body, options)
+        return render(obj, negotiate(request.headers.get("Accept")), 201, options.warnings)
+
+    async def update(self, request: web.Request, info: RequestInfo) -> web.Response:
+        reg, r = self.registry, info.resource
+        if info.name is None:
+            raise errors.method_not_allowed()
+        options = write_options(request)
+        raw = await read_body(request)
+        if info.subresource == "scale":
+            body = decode_body(raw, request.headers.get("Content-Type"))
+            obj = await reg.update_scale(r, info.namespace, info.name, None, body, None, options)
+            return render(obj, Accept(JSON))
+        body = decode_body(raw, request.headers.get("Content-Type"), r)
+        self.verb_allowed(info, "update")
+        obj = await reg.update(r, info.namespace, info.name, body, options, info.subresource)
+        return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)
+
+    async def patch(self, request: web.Request, info: RequestInfo) -> web.Response:
+        reg, r = self.registry, info.resource
+        if info.name is None:
+            raise errors.method_not_allowed()
+        options = write_options(request)
+        raw = await read_body(request)
+        content_type = request.headers.get("Content-Type") or ""
+        if info.subresource == "scale":
+            obj = await reg.update_scale(r, info.namespace, info.name, raw, None, content_type, options)
+            return render(obj, Accept(JSON))
+        if info.subresource not in (None, "status"):
+            raise errors.method_not_allowed()
+        self.verb_allowed(info, "patch")
+        obj = await reg.patch(r, info.namespace, info.name, raw, content_type, options, info.subresource)
+        return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)
+
+    async def delete(self, request: web.Request, info: RequestInfo) -> web.Response:
+        reg, r = self.registry, info.resource
+        if info.subresource is not None:
+            raise errors.method_not_allowed()
+        raw = await read_body(request)
+        body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
+        options = DeleteOptions.from_body(body, dict(request.query))
+        options.dry_run = options.dry_run or write_options(request).dry_run
+        if info.name is None:
+            self.verb_allowed(info, "deletecollection")
+            q = request.query
+            result = await reg.delete_collection(r, info.namespace, options, label_selector=q.get("labelSelector"),
+                                                 field_selector=q.get("fieldSelector"))
+            return render({"kind": r.list_kind, "apiVersion": r.api_version,
+                           "metadata": {"resourceVersion": result.resource_version}, "items": result.items},
+                          Accept(JSON))
+        self.verb_allowed(info, "delete")
+        obj, deleted_now = await reg.delete(r, info.namespace, info.name, options)
+        if deleted_now and r.kind not in ("Pod", "Namespace", "Service"):
+            meta = obj.get("metadata") or {}
+            return render(errors.success_status({"name": info.name, "group": r.group, "kind": r.plural,
+                                                 "uid": meta.get("uid")}), Accept(JSON))
+        return render(obj, negotiate(request.headers.get("Accept")))
+
+    async def kubelet_subresource(self, request: web.Request, info: RequestInfo) -> web.Response:
+        """pods/log, pods/exec ...: served by the pod's kubelet, which labkit's kubelet issue wires up."""
+        r = info.resource
+        obj = await self.registry.get(r, info.namespace, info.name)
+        if r.kind == "Pod":
+            node = (obj.get("spec") or {}).get("nodeName")
+            if not node:
+                raise errors.bad_request(f'pod {info.name} does not have a host assigned')
+            raise errors.service_unavailable(
+                f'{r.plural}/{info.subresource}: the kubelet on node "{node}" cannot be reached through this '
+                f"apiserver yet (the apiserver-to-kubelet connection comes with labkit's kubelet)")
+        raise errors.service_unavailable(f"{r.plural}/{info.subresource} is not served by this apiserver yet")
+
+
+def partial(obj: dict) -> dict:
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata") or {}}

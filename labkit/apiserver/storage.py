@@ -1,0 +1,281 @@
+"""Objects in etcd: upstream's key layout, resourceVersion = etcd revision.
+
+Every object lives under one key, ``/registry/<resource>/<namespace>/<name>``
+(cluster-scoped: ``/registry/<resource>/<name>``), as JSON without its
+``resourceVersion``: the resourceVersion *is* the key's etcd ``mod_revision``,
+filled in on every read. So:
+
+- a **get** reads one key;
+- a **list** reads a key range at one revision, in pages (``limit`` and an
+  opaque ``continue`` token that pins the revision and the next key);
+- a **create** is a transaction "if the key does not exist, put";
+- an **update** is a transaction "if the key's mod_revision is still the one
+  I read, put": a concurrent writer makes it fail, and we either answer 409
+  Conflict (the client sent a resourceVersion) or read again and retry;
+- a **delete** is "if unchanged, delete";
+- a **watch** is an etcd watch on the collection's key range from a revision.
+
+Writes may carry extra compares and operations for other keys (a Service and
+the IP it takes from the allocator are written in one transaction), so what
+belongs together is committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from labkit.api import errors
+from labkit.api.conversion import convert
+from labkit.api.registry import Resource
+from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, prefix_end
+
+# Optimistic-concurrency retries before giving up with 409 (upstream retries
+# until its request times out; a few are plenty for a lab).
+MAX_RETRIES = 16
+
+
+def encode(obj: dict) -> bytes:
+    """The stored form: the object without its resourceVersion (etcd keeps that)."""
+    meta = obj.get("metadata") or {}
+    if "resourceVersion" in meta:
+        obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode(resource: Resource, value: bytes, revision: int) -> dict:
+    obj = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
+    return convert(obj, resource.api_version, resource.kind)
+
+
+@dataclass
+class Extras:
+    """Other keys a write must check and change in the same transaction."""
+
+    compares: list = field(default_factory=list)
+    ops: list = field(default_factory=list)
+
+    def __add__(self, other: "Extras") -> "Extras":
+        return Extras(self.compares + other.compares, self.ops + other.ops)
+
+
+NO_EXTRAS = Extras()
+
+
+@dataclass
+class Change:
+    """What an update function decided: write ``obj``, delete the object, or nothing."""
+
+    obj: dict | None = None
+    delete: bool = False
+    extras: Extras = field(default_factory=Extras)
+
+    @classmethod
+    def none(cls) -> "Change":
+        return cls()
+
+
+class RetryWrite(Exception):
+    """An extra compare failed (another write took the same IP, say): read again and retry."""
+
+
+@dataclass
+class ListResult:
+    items: list[dict]
+    resource_version: str
+    continue_token: str | None = None
+    remaining: int | None = None
+
+
+@dataclass
+class StoredEvent:
+    """One change of the collection as read from etcd (before selectors)."""
+
+    type: str  # "PUT" or "DELETE"
+    obj: dict | None  # the new object (for a delete: the last state, with the delete's resourceVersion)
+    prev: dict | None  # the object before this change, if it existed
+    revision: int
+
+
+def encode_continue(revision: int, next_key: str) -> str:
+    token = {"v": "meta.k8s.io/v1", "rv": revision, "start": next_key}
+    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+        if data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("rv"), int) or \
+                not isinstance(data.get("start"), str):
+            raise ValueError
+        if "/" in data["start"].rstrip("\x00") and ".." in data["start"]:
+            raise ValueError
+        return data["rv"], data["start"]
+    except (ValueError, TypeError, json.JSONDecodeError):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                 "(version meta.k8s.io/v1)") from None
+
+
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can start a new list "
+    "without the continue parameter, or use the continue token in this response to retrieve the remainder of the "
+    "results. Continuing with the provided token results in an inconsistent list - objects that were created, "
+    "modified, or deleted between the time the first chunk was returned and now may show up in the list.")
+
+
+class Storage:
+    def __init__(self, etcd: Etcd, prefix: str = "/registry"):
+        self.etcd = etcd
+        self.prefix = "/" + prefix.strip("/")
+
+    def key(self, resource: Resource, namespace: str | None, name: str) -> bytes:
+        return resource.key(self.prefix, namespace, name).encode()
+
+    def collection(self, resource: Resource, namespace: str | None) -> bytes:
+        return resource.key(self.prefix, namespace, None).encode()
+
+    # -- reads -----------------------------------------------------------------
+
+    async def get(self, resource: Resource, namespace: str | None, name: str) -> dict:
+        _, kv = await self.etcd.get(self.key(resource, namespace, name))
+        if kv is None:
+            raise errors.not_found(resource.plural, name, resource.group)
+        return decode(resource, kv.value, kv.mod_revision)
+
+    async def get_or_none(self, resource: Resource, namespace: str | None, name: str) -> dict | None:
+        _, kv = await self.etcd.get(self.key(resource, namespace, name))
+        return decode(resource, kv.value, kv.mod_revision) if kv else None
+
+    async def list(self, resource: Resource, namespace: str | None, *,
+                   match: Callable[[dict], bool] | None = None, limit: int = 0, continue_token: str | None = None,
+                   resource_version: str | None = None, exact: bool = False) -> ListResult:
+        """A consistent list: every item read at one etcd revision, filtered by ``match``, paged by ``limit``."""
+        prefix = self.collection(resource, namespace)
+        end = prefix_end(prefix)
+        start, revision = prefix, 0
+        if continue_token:
+            revision, start_rel = decode_continue(continue_token)
+            start = prefix + start_rel.encode()
+        elif exact and resource_version:
+            revision = int(resource_version)
+        items: list[dict] = []
+        # With a selector, a page of N keys may hold fewer than N matches:
+        # read on in growing chunks until the page is full (as upstream does).
+        chunk = limit
+        while True:
+            try:
+                res = await self.etcd.range(start, end, revision=revision, limit=chunk)
+            except Compacted:
+                if continue_token:
+                    raise errors.expired(CONTINUE_EXPIRED) from None
+                raise errors.expired(f"too old resource version: {revision} ({await self.etcd.revision()})") from None
+            if revision == 0:
+                revision = res.revision
+            for i, kv in enumerate(res.kvs):
+                obj = decode(resource, kv.value, kv.mod_revision)
+                if match is None or match(obj):
+                    items.append(obj)
+                if limit and len(items) >= limit:
+                    more = res.more or i < len(res.kvs) - 1
+                    if not more:
+                        return ListResult(items, str(revision))
+                    next_key = kv.key[len(prefix):].decode() + "\x00"
+                    remaining = res.count - (i + 1) if match is None else None
+                    return ListResult(items, str(revision), encode_continue(revision, next_key), remaining)
+            if not res.more or not res.kvs:
+                return ListResult(items, str(revision))
+            start = res.kvs[-1].key + b"\x00"
+            chunk = min(chunk * 2, 10000)
+
+    async def current_revision(self) -> int:
+        return await self.etcd.revision()
+
+    # -- writes ----------------------------------------------------------------
+
+    async def create(self, resource: Resource, obj: dict, extras: Extras = NO_EXTRAS, lease: int = 0) -> dict:
+        meta = obj["metadata"]
+        key = self.key(resource, meta.get("namespace"), meta["name"])
+        ok, revision, responses = await self.etcd.txn(
+            [Etcd.mod_revision_is(key, 0), *extras.compares],
+            [Etcd.put(key, encode(obj), lease), *extras.ops],
+            [Etcd.read(key)])
+        if not ok:
+            if Etcd.read_result(responses[0]) is not None:
+                raise errors.already_exists(resource.plural, meta["name"], resource.group)
+            raise RetryWrite()
+        return _with_rv(obj, revision)
+
+    async def update(self, resource: Resource, namespace: str | None, name: str,
+                     try_update: Callable[[dict], Awaitable[Change]], *,
+                     precondition_rv: str | None = None, dry_run: bool = False) -> tuple[dict, str]:
+        """Read, let ``try_update`` decide, write if unchanged meanwhile; retry on races.
+
+        Returns (object, what happened: "updated", "unchanged" or "deleted").
+        With ``precondition_rv`` (the client's resourceVersion) a race is the
+        client's 409, never a retry: their copy is stale.
+        """
+        key = self.key(resource, namespace, name)
+        for _ in range(MAX_RETRIES):
+            _, kv = await self.etcd.get(key)
+            if kv is None:
+                raise errors.not_found(resource.plural, name, resource.group)
+            current = decode(resource, kv.value, kv.mod_revision)
+            if precondition_rv is not None and precondition_rv != str(kv.mod_revision):
+                raise errors.conflict(resource.plural, name, resource.group)
+            try:
+                change = await try_update(current)
+            except RetryWrite:
+                continue
+            if change.obj is None and not change.delete:
+                return current, "unchanged"
+            if dry_run:
+                return (change.obj or current), ("deleted" if change.delete else "updated")
+            op = Etcd.delete(key) if change.delete else Etcd.put(key, encode(change.obj))
+            ok, revision, _ = await self.etcd.txn(
+                [Etcd.mod_revision_is(key, kv.mod_revision), *change.extras.compares], [op, *change.extras.ops])
+            if ok:
+                if change.delete:
+                    return _with_rv(change.obj or current, revision), "deleted"
+                return _with_rv(change.obj, revision), "updated"
+            if precondition_rv is not None:
+                raise errors.conflict(resource.plural, name, resource.group)
+        raise errors.conflict(resource.plural, name, resource.group,
+                              detail="too many concurrent writers; please try again")
+
+    # -- watch -----------------------------------------------------------------
+
+    async def watch(self, resource: Resource, namespace: str | None, after_revision: int,
+                    progress_every: float | None = None) -> AsyncIterator[StoredEvent | int]:
+        """Every change after ``after_revision``; an int is progress (nothing changed up to that revision)."""
+        prefix = self.collection(resource, namespace)
+        try:
+            async for batch in self.etcd.watch(prefix, prefix_end(prefix), after_revision + 1, progress_every):
+                if not batch.events:
+                    yield batch.revision
+                    continue
+                for ev in batch.events:
+                    prev = decode(resource, ev.prev.value, ev.prev.mod_revision) if ev.prev else None
+                    if ev.type == "DELETE":
+                        if prev is None:
+                            continue  # deleted before we could know what it was: nothing to tell
+                        obj = _with_rv(dict(prev), ev.kv.mod_revision)
+                        yield StoredEvent("DELETE", obj, prev, ev.kv.mod_revision)
+                    else:
+                        yield StoredEvent("PUT", decode(resource, ev.kv.value, ev.kv.mod_revision), prev,
+                                          ev.kv.mod_revision)
+        except Compacted as exc:
+            raise errors.expired(f"too old resource version: {after_revision} ({exc.compact_revision})") from None
+
+    async def raw(self, key: str) -> tuple[KeyValue | None, int]:
+        revision, kv = await self.etcd.get(key.encode())
+        return kv, revision
+
+
+def _with_rv(obj: dict, revision: int) -> dict:
+    obj = dict(obj)
+    obj["metadata"] = {**(obj.get("metadata") or {}), "resourceVersion": str(revision)}
+    return obj
