@@ -76,6 +76,8 @@ def prepare_for_create(resource: Resource, obj: dict) -> None:
         obj["status"] = {}
     elif resource.kind == "Service":
         obj["status"] = {"loadBalancer": {}}
+    elif resource.kind == "Node":
+        pass  # a kubelet registers its node with its status (upstream keeps it too)
     elif has_status(resource):
         obj["status"] = {}  # status is the controllers' to write
 
