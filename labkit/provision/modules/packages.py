@@ -19,8 +19,10 @@ class Apt(Module):
     """Debian packages present, absent or at the latest version.
 
     The cache is refreshed (``apt-get update``) only when ``update_cache`` is
-    set and it is older than ``cache_valid_time`` seconds (apt's own
-    update-success stamp). ``proxy`` (e.g. apt-cacher-ng on the lab's host)
+    set and it is older than ``cache_valid_time`` seconds (apt's
+    update-success stamp, which the module writes after each refresh), and
+    once more when a package to install is unknown to a cache that was not
+    refreshed (a source added since). ``proxy`` (e.g. apt-cacher-ng on the lab's host)
     is passed as ``-o Acquire::http::Proxy=...``. Refreshing the cache alone
     is not a change of the host's state and does not count as one; with
     ``state: latest`` the versions are compared again after a refresh, since
@@ -94,7 +96,7 @@ class Apt(Module):
             elif a["state"] == "latest" and state["candidates"].get(name, installed[name]) != installed[name]:
                 missing.append(name)
         stale = a["update_cache"] and state["cache_age"] > a["cache_valid_time"]
-        update = "apt-get update -q" + (f" -o Acquire::http::Proxy={quote(a['proxy'])}" if a["proxy"] else "")
+        update = self.update_command()
         commands = []
         if missing and stale:
             commands.append(update)
@@ -106,6 +108,23 @@ class Apt(Module):
         commands.append(f"{env} apt-get install {opts} {' '.join(map(quote, missing))}")
         return Plan(commands=commands, diff="\n".join(
             f"+ {n}" + (f" (was {installed[n.split('=')[0]]})" if n.split('=')[0] in installed else "") for n in missing))
+
+    def apply(self, plan: Plan) -> None:
+        try:
+            super().apply(plan)
+        except ModuleFailure as failure:
+            # a package the (fresh enough) cache does not know yet, e.g. after a new source was
+            # added: with update_cache, refresh once and try again rather than fail
+            refreshed = any(c.startswith("apt-get update") for c in plan.commands)
+            if not (self.args["update_cache"] and not refreshed and "Unable to locate package" in failure.stderr):
+                raise
+            super().apply(Plan(commands=[self.update_command()] + plan.commands))
+
+    def update_command(self) -> str:
+        # apt's own stamp is only written where a hook asks for it (not on a minimal Debian): write it
+        proxy = self.args["proxy"]
+        return ("apt-get update -q" + (f" -o Acquire::http::Proxy={quote(proxy)}" if proxy else "")
+                + f" && mkdir -p {APT_STAMP.rsplit('/', 1)[0]} && touch {APT_STAMP}")
 
     def run(self) -> Plan:
         plan = super().run()

@@ -160,3 +160,172 @@ def _state(inventory: Path, play: Path) -> tuple[str, str, str]:
         runner.close()
     lines = out.split()
     return lines[0], lines[1], lines[2]
+
+
+# -- apt through a package proxy, on the same machine --------------------------------
+
+def machine_run(machine: dict, command: str) -> str:
+    """A command in the machine over SSH (the engine's own connection)."""
+    from labkit.provision.connection import connect
+    from labkit.provision.inventory import Host
+    conn = connect(Host(name="machine-1", address=machine["address"], port=machine["port"], key=machine["key"]))
+    try:
+        result = conn.run(command)
+    finally:
+        conn.close()
+    assert result.rc == 0, result.stderr
+    return result.stdout
+
+
+def low_free_port() -> int:
+    """A free loopback port below 32768: apt-cacher-ng 3.7 refuses higher ones (to bind and to fetch from)."""
+    for _ in range(200):
+        port = random.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below 32768")
+
+
+def publish(repo: Path, version: str) -> None:
+    """A real .deb (dpkg-deb) in a flat apt repository: Packages and Release written as apt reads them."""
+    import hashlib
+    build = repo.parent / f"build-{version}"
+    (build / "DEBIAN").mkdir(parents=True)
+    (build / "usr/share/labkit-probe").mkdir(parents=True)
+    (build / "usr/share/labkit-probe/VERSION").write_text(version + "\n")
+    control = (f"Package: labkit-probe\nVersion: {version}\nArchitecture: all\nMaintainer: labkit <labkit@localhost>\n"
+               "Description: a package the engine's apt test installs\n")
+    (build / "DEBIAN/control").write_text(control)
+    deb = repo / f"labkit-probe_{version}_all.deb"
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(build), str(deb)], check=True, capture_output=True)
+    data = deb.read_bytes()
+    packages = (control.replace("Description:", f"Filename: ./{deb.name}\nSize: {len(data)}\n"
+                                f"SHA256: {hashlib.sha256(data).hexdigest()}\nDescription:") + "\n")
+    (repo / "Packages").write_text(packages)
+    p = packages.encode()
+    (repo / "Release").write_text(f"Origin: labkit-test\nLabel: labkit-test\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}\n"
+                                  f"SHA256:\n {hashlib.sha256(p).hexdigest()} {len(p)} Packages\n")
+
+
+@pytest.fixture(scope="module")
+def package_proxy(tmp_path_factory):
+    """A flat apt repository over HTTP on loopback, and Debian's apt-cacher-ng as the proxy in front of it."""
+    import functools
+    import http.server
+    import threading
+    if shutil.which("apt-cacher-ng") is None and not Path("/usr/sbin/apt-cacher-ng").exists():
+        pytest.fail("apt-cacher-ng is missing: run `bash scripts/bootstrap.sh setup` (scripts/engine-packages.txt)")
+    work = tmp_path_factory.mktemp("apt")
+    repo = work / "repo"
+    repo.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(repo))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", low_free_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    conf, cache, logs = work / "acng-conf", work / "acng-cache", work / "acng-log"
+    for d in (conf, cache, logs):
+        d.mkdir()
+    port = low_free_port()
+    (conf / "acng.conf").write_text(
+        f"CacheDir: {cache}\nLogDir: {logs}\nSupportDir: /usr/lib/apt-cacher-ng\nBindAddress: 127.0.0.1\n"
+        f"Port: {port}\nForeGround: 1\nAllowUserPorts: {server.server_address[1]}\nExThreshold: 4\n")
+    log = open(work / "acng.out", "wb")
+    proc = subprocess.Popen([shutil.which("apt-cacher-ng") or "/usr/sbin/apt-cacher-ng", "-c", str(conf)],
+                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"apt-cacher-ng did not start: {(work / 'acng.out').read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield {"repo": repo, "repo_url": f"http://127.0.0.1:{server.server_address[1]}/",
+               "proxy": f"http://127.0.0.1:{port}", "cache": cache}
+    finally:
+        stop_process(proc)
+        server.shutdown()
+        server.server_close()
+
+
+APT_PLAY = """
+- hosts: all
+  tasks:
+    - name: the test repository is the only source
+      copy: {dest: /etc/apt/sources.list, content: "deb [trusted=yes] {{ repo }} ./\\n"}
+    - name: the probe package, through the proxy
+      apt: {name: labkit-probe, state: "{{ probe_state }}", update_cache: true, cache_valid_time: 3600, proxy: "{{ proxy }}"}
+"""
+
+
+def test_apt_through_a_proxy_with_a_stale_cache(systemd_machine, package_proxy, tmp_path):
+    m, p = systemd_machine, package_proxy
+    publish(p["repo"], "1.0")
+    inventory = tmp_path / "inventory.yaml"
+    play = tmp_path / "apt.yaml"
+    play.write_text(APT_PLAY)
+
+    def run(state: str, **options):
+        inventory.write_text(f"hosts:\n  machine-1: {{address: {m['address']}, port: {m['port']}, user: root, key: {m['key']},"
+                             f" vars: {{repo: '{p['repo_url']}', proxy: '{p['proxy']}', probe_state: {state}}}}}\n")
+        result = run_play_file(inventory, play, **options)
+        assert result.failed_hosts == [], [str(f) for f in result.failures]
+        return result, {r.task: r for r in result.records}
+
+    def installed() -> str:
+        return machine_run(m, "dpkg-query -W -f='${db:Status-Status} ${Version}' labkit-probe 2>/dev/null || true").strip()
+
+    def age_the_cache() -> None:
+        machine_run(m, "touch -d '3 hours ago' /var/lib/apt/periodic/update-success-stamp")
+
+    check, tasks = run("present", check=True, diff=True)
+    assert tasks["the probe package, through the proxy"].status == "changed"
+    assert "+ labkit-probe" in tasks["the probe package, through the proxy"].diff
+    assert installed() == ""                                    # check mode installed nothing
+
+    first, tasks = run("present")
+    assert tasks["the probe package, through the proxy"].status == "changed"
+    assert installed() == "installed 1.0"
+    assert (p["cache"] / "127.0.0.1" / "labkit-probe_1.0_all.deb").exists()   # it came through the proxy
+    again, _ = run("present")
+    assert again.changed == 0                                   # the cache is fresh: no update, no change
+
+    publish(p["repo"], "2.0")
+    age_the_cache()
+    latest, tasks = run("latest", diff=True)                    # stale: refresh, then 2.0 is the candidate
+    assert tasks["the probe package, through the proxy"].status == "changed"
+    assert "+ labkit-probe (was 1.0)" in tasks["the probe package, through the proxy"].diff
+    assert installed() == "installed 2.0"
+    assert run("latest")[0].changed == 0
+
+    age_the_cache()
+    before = machine_run(m, "stat -c %Y /var/lib/apt/periodic/update-success-stamp")
+    refreshed, tasks = run("present")                           # stale, nothing to install: refreshed, no change
+    assert refreshed.changed == 0 and tasks["the probe package, through the proxy"].msg == "cache refreshed"
+    assert int(machine_run(m, "stat -c %Y /var/lib/apt/periodic/update-success-stamp")) > int(before)
+
+    removed, _ = run("absent")
+    assert removed.changed == 1 and installed() in ("", "not-installed 2.0", "config-files 2.0")
+    assert run("absent")[0].changed == 0
+
+
+def test_modprobe_persists_a_loaded_module(systemd_machine, tmp_path):
+    """The machine shares this kernel: overlay (loaded here) shows as loaded; the boot-time file is written."""
+    if not Path("/sys/module/overlay").exists():
+        pytest.fail("the overlay module is not loaded on this machine (containerd needs it)")
+    m = systemd_machine
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(f"hosts:\n  machine-1: {{address: {m['address']}, port: {m['port']}, user: root, key: {m['key']}}}\n")
+    play = tmp_path / "modules.yaml"
+    play.write_text("- hosts: all\n  tasks:\n    - modprobe: {name: overlay}\n")
+    first = run_play_file(inventory, play, diff=True)
+    assert first.failed_hosts == [], [str(f) for f in first.failures]
+    assert [r.diff for r in first.records if r.status == "changed"] == ["/etc/modules-load.d/overlay.conf: loaded at boot"]
+    assert machine_run(m, "cat /etc/modules-load.d/overlay.conf") == "overlay\n"
+    assert run_play_file(inventory, play).changed == 0

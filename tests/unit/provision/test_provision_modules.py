@@ -24,6 +24,8 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+STAMP = " && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp"
+
 CASES = [
     # module, args, probe output, expected commands, expected changed
     ("file", {"path": "/etc/x", "state": "directory", "mode": "0755"}, "absent\n\n",
@@ -53,16 +55,16 @@ CASES = [
      [], False),
     ("apt", {"name": ["curl", "jq"]}, "curl|installed|7.88\njq|installed|1.6\n--stamp 100 200\n", [], False),
     ("apt", {"name": ["curl", "jq"], "update_cache": True, "cache_valid_time": 50}, "curl|installed|7.88\n--stamp 100 200\n",
-     ["apt-get update -q",
+     ["apt-get update -q" + STAMP,
       "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold --no-install-recommends jq"],
      True),
     # a stale cache with nothing to install: refreshed, and that alone is no change
     ("apt", {"name": ["jq"], "update_cache": True, "cache_valid_time": 50}, "jq|installed|1.6\n--stamp 100 200\n",
-     ["apt-get update -q"], False),
+     ["apt-get update -q" + STAMP], False),
     ("apt", {"name": ["jq"], "update_cache": True}, "jq|installed|1.6\n--stamp 100 200\n", [], False),  # fresh enough
     ("apt", {"name": ["jq"], "update_cache": True, "cache_valid_time": 50, "proxy": "http://192.168.77.1:3142"},
      "--stamp 0 200\n",
-     ["apt-get update -q -o Acquire::http::Proxy=http://192.168.77.1:3142",
+     ["apt-get update -q -o Acquire::http::Proxy=http://192.168.77.1:3142" + STAMP,
       "DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold"
       " -o Acquire::http::Proxy=http://192.168.77.1:3142 --no-install-recommends jq"], True),
     ("apt", {"name": "jq", "proxy": "http://192.168.77.1:3142"}, "--stamp 100 200\n",
