@@ -5,8 +5,9 @@ The collections live in labkit/tasks/, one module each.
 
 from invoke import Collection
 
-from labkit.tasks import cluster, pki
+from labkit.tasks import cluster, machines, pki
 
 ns = Collection()
 ns.add_collection(Collection.from_module(pki))
 ns.add_collection(Collection.from_module(cluster))
+ns.add_collection(machines.ns)
