@@ -68,4 +68,5 @@ def check(c, lab="ha", inventory=None):
     Console(highlight=False, width=200).print(table(rows, inv.name))
     bad = [row for row in rows if not row.ok]
     if bad:
-        raise Exit(f"{len(bad)} problem(s): {', '.join(row.name for row in bad)}", code=1)
+        lines = [f"  {row.name}: {problem}" for row in bad for problem in row.problems]
+        raise Exit(f"{len(bad)} problem(s):\n" + "\n".join(lines), code=1)
