@@ -392,7 +392,7 @@ def validate(plays: list[Play], inventory: Inventory) -> None:
                         uses.append((name, str(path), line))
                 if task.module == "copy" and isinstance(task.args.get("src"), str) and "{{" not in task.args["src"]:
                     if _find_file(play, role, task.args["src"]) is None:
-                        raise ValidationError(f"task {task.name!r}: file {task.args['src']!r} not found in the role's files/ or {play.project_dir}",
+                        raise ValidationError(f"task {task.name!r}: file {task.args['src']!r} not found in the role's files/, {play.project_dir}/files or {play.project_dir}",
                                               task.file, task.line_of("copy"))
                 for name, file, line in uses:
                     if name in known:
@@ -418,7 +418,7 @@ def _find_file(play: Play, role: Role | None, src: str) -> Path | None:
     else:
         if role is not None:
             candidates.append(role.path / "files" / src)
-        candidates.append(play.project_dir / src)
+        candidates += [play.project_dir / "files" / src, play.project_dir / src]
     return next((c for c in candidates if c.is_file()), None)
 
 

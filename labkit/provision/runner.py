@@ -136,7 +136,7 @@ class TaskContext:
     def find_file(self, src: str) -> Path:
         path = find_file(self.play, self.role, src)
         if path is None:
-            raise ModuleFailure(f"file {src!r} not found in the role's files/ or {self.play.project_dir}")
+            raise ModuleFailure(f"file {src!r} not found in the role's files/, {self.play.project_dir}/files or {self.play.project_dir}")
         return path
 
     def evaluate(self, expression: str) -> Any:

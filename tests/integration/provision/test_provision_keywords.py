@@ -232,3 +232,48 @@ def test_a_module_written_in_one_file(lab, tmp_path):
         assert run_play_file(lab.path, play).changed == 0
     finally:
         del MODULES["lkt_motto"]
+
+
+def test_every_module_in_check_mode_reports_its_change_and_changes_nothing(lab, tmp_path):
+    """A check run over every state-changing module on fresh hosts: each says what it would do, none does it."""
+    name = "lkc" + tmp_path.name[-6:].replace("_", "x").lower()
+    project = tmp_path / "project"
+    write(project, {
+        "templates/site.conf.j2": "site of {{ inventory_hostname }}\n",
+        "files/static.txt": "static\n",
+        "play.yaml": f"""
+            - hosts: ssh-1:local-1
+              tasks:
+                - file: {{path: "{{{{ root_prefix }}}}/dir", state: directory, mode: "0750"}}
+                - file: {{path: "{{{{ root_prefix }}}}/link", state: link, src: /etc/hostname}}
+                - copy: {{dest: "{{{{ root_prefix }}}}/copied", content: "content\\n"}}
+                - copy: {{dest: "{{{{ root_prefix }}}}/static.txt", src: static.txt}}
+                - template: {{src: site.conf.j2, dest: "{{{{ root_prefix }}}}/site.conf"}}
+                - lineinfile: {{path: "{{{{ root_prefix }}}}/lines", line: "a=1", create: true}}
+                - blockinfile: {{path: "{{{{ root_prefix }}}}/block", block: "x\\n", create: true}}
+                - sysctl: {{name: net.ipv4.ip_forward, value: "{{{{ live_ip_forward }}}}", sysctl_file: "{{{{ root_prefix }}}}/99.conf"}}
+                - modprobe: {{name: labkit_no_such_module, persistent: false}}
+                - apt: {{name: labkit-no-such-package}}
+                - pip: {{name: [labkit_demo], virtualenv: "{{{{ root_prefix }}}}/venv", wheelhouse: /nonexistent}}
+                - group: {{name: {name}}}
+                - user: {{name: {name}, group: {name}, create_home: false}}
+                - shell: {{cmd: "touch {{{{ root_prefix }}}}/ran", creates: /nonexistent}}
+                - command: "touch {{{{ root_prefix }}}}/ran-too"
+        """,
+    })
+    result = run_play_file(lab.path, project / "play.yaml", check=True, diff=True)
+    assert result.failed_hosts == [], [str(f) for f in result.failures]
+    for host in ("ssh-1", "local-1"):
+        records = [r for r in result.records if r.host == host and r.task != "gather facts"]
+        assert len(records) == 15
+        unchanged = [r.task for r in records if r.status != "changed"]
+        assert unchanged == [], unchanged
+        no_diff = [r.task for r in records if not r.diff and not r.task.startswith(("shell", "command"))]
+        assert no_diff == [], no_diff
+        assert not lab.roots[host].exists()
+    import grp
+    with pytest.raises(KeyError):
+        pwd.getpwnam(name)
+    with pytest.raises(KeyError):
+        grp.getgrnam(name)
+    assert not Path("/sys/module/labkit_no_such_module").exists()
