@@ -67,6 +67,7 @@ class EtcdProcess:
     peer_port: int = 0
     binary: str = "etcd"
     log_path: Path | None = None
+    detach: bool = False  # keep running after we exit (invoke local.up): own session, stopped by PID later
     proc: subprocess.Popen | None = field(default=None, repr=False)
     _owns_dir: bool = field(default=False, repr=False)
 
@@ -99,9 +100,9 @@ class EtcdProcess:
                 "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
                 "--initial-cluster", f"labkit-local=http://127.0.0.1:{self.peer_port}",
-                                "--quota-backend-bytes", str(2 * 1024**3),
+                "--quota-backend-bytes", str(2 * 1024**3),
             ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detach,
         )
         log.close()
         wait_http_ok(f"{self.endpoint}/health", timeout, self.proc, what=f"etcd (log: {log_path})")
@@ -142,6 +143,7 @@ class ApiserverProcess:
     etcd_prefix: str = "/registry"
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()
+    detach: bool = False
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
@@ -157,7 +159,7 @@ class ApiserverProcess:
             [python_executable(), "-m", "labkit.apiserver", f"--etcd-servers={self.etcd.endpoint}",
              f"--etcd-prefix={self.etcd_prefix}", f"--insecure-port={self.insecure_port}", "--secure-port=0",
              *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detach,
         )
         log.close()
         wait_http_ok(f"{self.url}/readyz", timeout, self.proc, what=f"labkit-apiserver (log: {self.log_path})")
