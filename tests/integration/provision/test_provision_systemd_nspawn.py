@@ -1,11 +1,15 @@
-"""The systemd module on a real systemd: a booted systemd-nspawn machine, reached over SSH.
+"""Modules on a real Debian machine with systemd: a booted systemd-nspawn machine, reached over SSH.
 
-This machine has no systemd as PID 1, so the module's real test needs a
-machine that has one: a Debian bookworm root (debootstrap, cached under
-~/.cache/labkit-test) booted with systemd-nspawn as an ephemeral copy. The
-machine shares the host's network namespace; its sshd listens only on a
-127.0.x.y address and a free port (a drop-in config bound into it), with an
-authorized key made here. Stopped by the PID we started.
+This machine has no systemd as PID 1, so the systemd module's real test needs
+a machine that has one: a Debian bookworm root (debootstrap, cached under
+~/.cache/labkit-test) booted with systemd-nspawn with a volatile overlay
+(a tmpfs over the cached root: nothing is copied at start, nothing is kept
+at the end). The machine shares the host's network namespace; its sshd
+listens only on a 127.0.x.y address and a free port (a drop-in config bound
+into it), with an authorized key made here. Stopped by the PID we started.
+
+The same machine is where apt runs for real: through Debian's apt-cacher-ng
+on loopback, from a repository served on loopback (nothing leaves the machine).
 """
 
 from __future__ import annotations
@@ -71,7 +75,7 @@ def systemd_machine(tmp_path_factory):
     name = f"lkt-{os.getpid()}-{random.randrange(1000)}"
     log = open(work / "nspawn.log", "wb")
     proc = subprocess.Popen(
-        ["systemd-nspawn", "-D", str(rootfs), "--ephemeral", "-M", name, "--register=no", "--keep-unit",
+        ["systemd-nspawn", "-D", str(rootfs), "--volatile=overlay", "-M", name, "--register=no", "--keep-unit",
          "--console=pipe", f"--bind-ro={conf}:/etc/ssh/sshd_config.d/labkit-listen.conf",
          f"--bind-ro={key}.pub:/root/.ssh/authorized_keys", "-b"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
