@@ -275,30 +275,29 @@ class NspawnProvider(Provider):
         self.nspawn_pid(host.name).record(proc.pid)
 
     def _wait_booted(self, host: Host) -> None:
-        """Until the machine's sshd greets us; records its PID 1 on the way."""
+        """Until the machine's sshd greets us; then records its PID 1."""
         pidfile = self.nspawn_pid(host.name)
         deadline = time.monotonic() + BOOT_TIMEOUT
-        leader_recorded = False
         while True:
             pid = pidfile.pid()
             if pid is None:
                 raise ProviderError(f"machine {host.name} stopped while booting:\n{self.console_tail(host.name)}")
-            if not leader_recorded:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                if children:
-                    self.leader_pid(host.name).record(int(children[0]))
-                    leader_recorded = True
             try:
                 with socket.create_connection((host.address, 22), timeout=1) as s:
                     s.settimeout(2)
                     if s.recv(4) == b"SSH-":
-                        return
+                        break
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 raise ProviderError(f"machine {host.name}: sshd on {host.address}:22 did not answer within "
                                     f"{BOOT_TIMEOUT:.0f} s:\n{self.console_tail(host.name)}")
             time.sleep(0.2)
+        # nspawn's child is the machine's systemd once booted (an intermediate child exits early):
+        # recorded so a machine whose nspawn was killed from outside can be ended too
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if children:
+            self.leader_pid(host.name).record(int(children[0]))
 
     def console_tail(self, name: str, chars: int = 3000) -> str:
         log = self.machine_dir(name) / "console.log"
