@@ -55,6 +55,10 @@ def test_task_keywords_handlers_per_role_and_facts_once(lab, sshd_hosts, tmp_pat
             - hosts: all
               roles: [first, second]
               tasks:
+                - name: which SSH connection am I on
+                  shell: 'echo "$SSH_CONNECTION"'
+                  register: conn_first
+                  changed_when: false
                 - name: exit 3 is fine here (failed_when)
                   shell: "echo oops >&2; exit 3"
                   register: three
@@ -114,6 +118,12 @@ def test_task_keywords_handlers_per_role_and_facts_once(lab, sshd_hosts, tmp_pat
             - hosts: remote
               tasks:
                 - debug: {msg: "second play, facts already known: {{ facts.hostname }}"}
+                - name: still the same SSH connection (same client port) in the next play
+                  shell: 'echo "$SSH_CONNECTION"'
+                  register: conn_later
+                  changed_when: false
+                - assert:
+                    that: ["conn_first.stdout | length > 0", "conn_later.stdout == conn_first.stdout"]
         """,
     })
     for host in ALL:
@@ -138,6 +148,7 @@ def test_task_keywords_handlers_per_role_and_facts_once(lab, sshd_hosts, tmp_pat
     # facts: gathered once per host for the whole run, though two plays ran
     gathered = [r.host for r in result.records if r.task == "gather facts"]
     assert sorted(gathered) == sorted(ALL)
+    assert [r.host for r in result.records if r.task.startswith("assert") and r.status == "ok"].count("ssh-1") == 5
     second_play = [r for r in result.records if r.task.startswith("debug")]
     assert sorted(r.host for r in second_play) == ["ssh-1", "ssh-2", "ssh-3"]
 
