@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
@@ -20,11 +22,12 @@ from labkit.provision.inventory import Inventory, load_inventory
 
 def load_lab(lab: str, inventory: str | None = None) -> Inventory:
     """The lab's inventory; invoke's Exit with the reason when it cannot be used."""
-    path = inventory or inventory_path(lab)
+    path = Path(inventory) if inventory else inventory_path(lab)
+    if not path.exists():
+        labs = ", ".join(sorted(p.stem for p in inventory_path(lab).parent.glob("*.yaml")))
+        raise Exit(f"error: no inventory {path} for lab {lab!r} (labs: {labs})", code=1)
     try:
         return load_inventory(path)
-    except FileNotFoundError:
-        raise Exit(f"error: no inventory {path} for lab {lab!r}", code=1) from None
     except ProvisionError as exc:
         raise Exit(f"error: {exc}", code=1) from None
 
