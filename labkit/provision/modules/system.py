@@ -161,10 +161,10 @@ class Modprobe(Module):
             lines.append(f"{name}: unloaded")
         if self.args["persistent"] and present and not state["persisted"]:
             commands.append(f"mkdir -p /etc/modules-load.d && echo {quote(name)} > {conf}")
-            lines.append(f"{conf}: loaded at boot")
+            lines.append(f"/etc/modules-load.d/{name}.conf: loaded at boot")
         if not present and state["persisted"]:
             commands.append(f"rm -f {conf}")
-            lines.append(f"{conf}: removed")
+            lines.append(f"/etc/modules-load.d/{name}.conf: removed")
         return Plan(commands=commands, diff="\n".join(lines))
 
 
