@@ -179,9 +179,10 @@ def test_bad_input_is_refused_before_anything_changes(lab, tmp_path):
     code = ("from labkit.provision.inventory import load_inventory\n"
             "from labkit.providers.nspawn import NspawnProvider\n"
             f"NspawnProvider(load_inventory({str(path)!r})).up()\n")
-    tmp_path.chmod(0o755)
-    proc = subprocess.run([sys.executable, "-c", code], user=65534, group=65534, capture_output=True, text=True,
-                          cwd="/", env={**os.environ, "HOME": "/nonexistent"}, timeout=60)
+    # a user namespace of its own: the process is uid 65534 with no privilege on this host
+    # (and can still read the venv, which lives under /root here)
+    proc = subprocess.run(["unshare", "--user", sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
     assert proc.returncode != 0
     assert "the nspawn provider needs root" in proc.stderr
     assert not (lab_home() / f"lkt{m}y").exists() and not interface_exists(f"lkt-{m}")
