@@ -4,7 +4,7 @@ Three etcd processes (Debian's etcd-server) on 127.0.0.1, free ports, each
 with its master's server and peer certificates from the generated ha lab,
 --client-cert-auth and --peer-client-cert-auth on. The cluster forming at all
 proves the peer certificates; etcdctl proves which client certificates etcd
-accepts: the apiserver's and the health check's, not the admin's.
+accepts: the apiserver's and the health check's, none of the cluster CA's.
 """
 
 from __future__ import annotations
@@ -89,27 +89,44 @@ def test_the_apiserver_client_certificate_reads_and_writes(etcd_cluster):
     assert got.returncode == 0 and got.stdout.strip() == "hello", got.stderr
 
 
-def test_a_cluster_ca_certificate_is_no_etcd_client(etcd_cluster):
-    pki, endpoints = etcd_cluster
-    first = endpoints.split(",")[0]
-    refused = etcdctl(pki, first, "admin", "get", "/registry/pki-test")
-    assert refused.returncode != 0
-
-
-def server_certificate(endpoint: str, pki, ca: str) -> dict:
-    """The certificate etcd presents at ``endpoint``, verified against pki/<ca>.crt and the name 127.0.0.1."""
+def tls_connect(endpoint: str, pki, ca: str, identity: str = "apiserver-etcd-client"):
+    """A TLS connection to etcd as ``identity``, verifying its certificate against pki/<ca>.crt and 127.0.0.1."""
     host, port = endpoint.removeprefix("https://").split(":")
     ctx = ssl.create_default_context(cafile=str(pki / f"{ca}.crt"))
-    ctx.load_cert_chain(str(pki / "apiserver-etcd-client.crt"), str(pki / "apiserver-etcd-client.key"))
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        with ctx.wrap_socket(sock, server_hostname=host) as tls:
-            return tls.getpeercert()
+    ctx.load_cert_chain(str(pki / f"{identity}.crt"), str(pki / f"{identity}.key"))
+    return ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10), server_hostname=host)
+
+
+def health(endpoint: str, pki, identity: str) -> bytes:
+    """etcd's /health over HTTP/1.1 as ``identity`` (an ssl.SSLError when etcd refuses the certificate)."""
+    with tls_connect(endpoint, pki, "etcd/ca", identity) as tls:
+        tls.sendall(b"GET /health HTTP/1.1\r\nHost: etcd\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+        return data
+
+
+@pytest.mark.parametrize("identity,accepted", [
+    ("apiserver-etcd-client", True), ("etcd/healthcheck-client", True),
+    ("admin", False), ("apiserver-kubelet-client", False), ("kubelet-master-1", False),
+])
+def test_etcd_accepts_only_clients_of_the_etcd_ca(etcd_cluster, identity, accepted):
+    pki, endpoints = etcd_cluster
+    endpoint = endpoints.split(",")[0]
+    if accepted:
+        reply = health(endpoint, pki, identity)
+        assert reply.startswith(b"HTTP/1.1 200") and b'"health":"true"' in reply
+    else:  # TLS 1.3: etcd checks the client certificate after the handshake, then drops the connection
+        with pytest.raises(ssl.SSLError, match="certificate|EOF occurred in violation of protocol"):
+            health(endpoint, pki, identity)
 
 
 def test_etcd_serves_its_masters_certificate_of_the_etcd_ca_only(etcd_cluster):
     pki, endpoints = etcd_cluster
     for member, endpoint in zip(MASTERS, endpoints.split(",")):
-        cert = server_certificate(endpoint, pki, "etcd/ca")
+        with tls_connect(endpoint, pki, "etcd/ca") as tls:
+            cert = tls.getpeercert()
         assert ("commonName", member) in [attr for rdn in cert["subject"] for attr in rdn]
         with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer certificate"):
-            server_certificate(endpoint, pki, "ca")
+            tls_connect(endpoint, pki, "ca")

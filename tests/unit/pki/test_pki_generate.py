@@ -257,3 +257,15 @@ def test_an_inventory_without_masters_is_refused(tmp_path):
     with pytest.raises(PkiError, match="no hosts in a 'masters' group"):
         generate(load_inventory(write_inventory(tmp_path, no_masters)), tmp_path / "state", now=NOW)
     assert not (tmp_path / "state").exists()
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    from labkit.pki.state import write_atomic
+
+    target = tmp_path / "admin.kubeconfig"
+    target.mkdir()  # something that cannot be replaced by a file
+    (target / "keep").write_text("kept")
+    with pytest.raises(PkiError, match=f"cannot write {target}"):
+        write_atomic(target, b"new", 0o600)
+    assert (target / "keep").read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["admin.kubeconfig"]
