@@ -68,6 +68,10 @@ async def ensure_bootstrap_objects(reg: Registry, first_service_ip: str, secure_
                   "spec": {"type": "ClusterIP", "clusterIP": first_service_ip, "sessionAffinity": "None",
                            "ports": [{"name": "https", "port": 443, "protocol": "TCP",
                                       "targetPort": secure_port or 6443}]}}
+    # Look first: a restarted (or second, HA) apiserver finds it there, and creating it
+    # again would fail on its own IP ("provided IP is already allocated"), not AlreadyExists.
+    if await reg.storage.get_or_none(services, "default", "kubernetes") is not None:
+        return
     try:
         await reg.create(services, "default", kubernetes, Options())
     except StatusError as exc:

@@ -133,7 +133,9 @@ def render(data: Any, accept: Accept, status: int = 200, warnings: list[str] | N
     headers = {"Content-Type": ctype}
     resp = web.Response(body=body, status=status, headers=headers)
     for text in warnings or []:
-        resp.headers.add("Warning", f'299 - "{text}"')
+        # RFC 7234 warn-text is a quoted-string: escape \ and " (as upstream's NewWarningHeader).
+        quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        resp.headers.add("Warning", f'299 - "{quoted}"')
     return resp
 
 
@@ -189,6 +191,7 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
 
 
 def write_options(request: web.Request) -> Options:
+    """The query parameters every write takes, and who writes (set by the auth gate)."""
     q = request.query
     dry = q.getall("dryRun", [])
     for value in dry:
@@ -198,7 +201,7 @@ def write_options(request: web.Request) -> Options:
     if fv not in ("Strict", "Warn", "Ignore"):
         raise errors.bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", '
                                  '"Strict", "Warn"')
-    return Options(dry_run="All" in dry, field_validation=fv)
+    return Options(dry_run="All" in dry, field_validation=fv, user=request.get("user"))
 
 
 def _int_param(request: web.Request, name: str, default: int = 0) -> int:
@@ -221,11 +224,14 @@ def _bool_param(request: web.Request, name: str) -> bool | None:
 class ApiServer:
     """The aiohttp application around one Registry."""
 
-    def __init__(self, reg: Registry, *, server_address: str = "127.0.0.1:6443", ready=None):
+    def __init__(self, reg: Registry, *, server_address: str = "127.0.0.1:6443", ready=None, gate=None,
+                 extra_middlewares: tuple = ()):
         self.registry = reg
         self.server_address = server_address
         self.ready = ready  # async () -> list of (check name, error or None)
-        self.app = web.Application(client_max_size=MAX_BODY_BYTES + 1024, middlewares=[self.errors_middleware])
+        # errors outermost (every refusal becomes a Status), then extras (audit), then the auth gate.
+        middlewares = [self.errors_middleware, *extra_middlewares] + ([gate.middleware] if gate else [])
+        self.app = web.Application(client_max_size=MAX_BODY_BYTES + 1024, middlewares=middlewares)
         self.app.router.add_get("/version", self.version)
         for path in ("/healthz", "/livez", "/readyz"):
             self.app.router.add_get(path, self.health)
@@ -476,6 +482,12 @@ class ApiServer:
         reg, r = self.registry, info.resource
         options = write_options(request)
         body = decode_body(await read_body(request), request.headers.get("Content-Type"), r)
+        computed = reg.subresource_handlers.get((r.group, r.plural, info.subresource or "")) \
+            if info.subresource else reg.virtual.get((r.group, r.plural))
+        if computed is not None:  # reviews, token requests: answered, not stored
+            answer = await (computed(info.namespace, info.name, body, options) if info.subresource
+                            else computed(info.namespace, body, options))
+            return render(answer, Accept(JSON), 201, options.warnings)
         if info.subresource == "binding":
             return render(await reg.bind(info.namespace, info.name, body, options), Accept(JSON), 201)
         if info.subresource == "eviction":
@@ -525,6 +537,7 @@ class ApiServer:
         body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
         options = DeleteOptions.from_body(body, dict(request.query))
         options.dry_run = options.dry_run or write_options(request).dry_run
+        options.user = request.get("user")
         if info.name is None:
             self.verb_allowed(info, "deletecollection")
             q = request.query

@@ -80,6 +80,27 @@ def prepare_for_create(resource: Resource, obj: dict) -> None:
         pass  # a kubelet registers its node with its status (upstream keeps it too)
     elif has_status(resource):
         obj["status"] = {}  # status is the controllers' to write
+    with_zero_status(resource, obj)
+
+
+# Status counters upstream's Go types always serialize (no ``omitempty``): a new
+# ReplicaSet shows ``status.replicas: 0``, and typed clients require them.
+ZERO_STATUS = {
+    ("apps", "ReplicaSet"): {"replicas": 0},
+    ("apps", "StatefulSet"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "DaemonSet"): {"currentNumberScheduled": 0, "numberMisscheduled": 0, "desiredNumberScheduled": 0,
+                            "numberReady": 0},
+}
+
+
+def with_zero_status(resource: Resource, obj: dict) -> None:
+    zeros = ZERO_STATUS.get((resource.group, resource.kind))
+    if zeros:
+        status = obj.get("status")
+        if not isinstance(status, dict):
+            status = obj["status"] = {}
+        for key, value in zeros.items():
+            status.setdefault(key, value)
 
 
 def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: str | None) -> dict:
@@ -90,6 +111,7 @@ def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: st
         stored["status"] = new.get("status")
         if stored["status"] is None:
             stored.pop("status")
+        with_zero_status(resource, stored)
         stored["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion")
         return stored
     new = copy.deepcopy(new)
@@ -116,7 +138,26 @@ def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: st
         meta["generation"] = int(old_meta.get("generation") or 1) + 1
     if resource.kind == "Namespace":
         meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta.get("name")
+    if resource.kind == "Service":
+        drop_type_dependent_fields(new, old)
     return new
+
+
+def _external_facing(svc: dict) -> bool:
+    return (svc.get("spec") or {}).get("type") in ("NodePort", "LoadBalancer")
+
+
+def drop_type_dependent_fields(new: dict, old: dict) -> None:
+    """A Service changed to a type that has no use for a field the client left as it was: drop it (upstream too).
+
+    So ``kubectl edit`` of ``type: NodePort`` to ``ClusterIP`` just works,
+    instead of 422 for the externalTrafficPolicy the server itself defaulted.
+    """
+    new_spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    if _external_facing(old) and not _external_facing(new):
+        for key in ("externalTrafficPolicy", "healthCheckNodePort"):
+            if key in new_spec and new_spec.get(key) == old_spec.get(key):
+                new_spec.pop(key)
 
 
 def deletion_grace_seconds(resource: Resource, obj: dict, requested: int | None) -> int:
