@@ -32,6 +32,7 @@ from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_lab
 from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, \
     unknown_fields_error, validate
 from labkit.apiserver import strategy
+from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
 from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent
 
@@ -47,6 +48,7 @@ class Options:
     dry_run: bool = False
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: list[str] = field(default_factory=list)  # filled in: the answer's Warning headers
+    user: Any = None  # who asks (labkit.apiserver.auth.UserInfo); None on the insecure port
 
 
 @dataclass
@@ -55,6 +57,7 @@ class DeleteOptions:
     propagation_policy: str | None = None  # Orphan | Background | Foreground
     preconditions: dict = field(default_factory=dict)
     dry_run: bool = False
+    user: Any = None
 
     @classmethod
     def from_body(cls, body: dict | None, query: dict[str, str]) -> "DeleteOptions":
@@ -93,9 +96,15 @@ def check_name(resource: Resource, name: str) -> None:
 class Registry:
     """All resources' verbs over one storage."""
 
-    def __init__(self, storage: Storage, services: ServiceAllocations):
+    def __init__(self, storage: Storage, services: ServiceAllocations, admission: Chain | None = None):
         self.storage = storage
         self.services = services
+        self.admission = admission if admission is not None else Chain([NamespaceLifecycle(storage)])
+        # Resources that are not stored but computed per request (SubjectAccessReview, TokenReview ...):
+        # (group, plural) -> async (body, options) -> answer; and computed subresources
+        # (group, plural, subresource) -> async (namespace, name, body, options) -> answer.
+        self.virtual: dict[tuple[str, str], Callable[..., Awaitable[dict]]] = {}
+        self.subresource_handlers: dict[tuple[str, str, str], Callable[..., Awaitable[dict]]] = {}
 
     # -- reads -----------------------------------------------------------------
 
@@ -187,17 +196,6 @@ class Registry:
         options.warnings.extend(unknown_field_warnings(paths))
         drop_unknown_fields(resource.api_version, resource.kind, obj)
 
-    async def admit_namespace(self, resource: Resource, namespace: str | None, name: str) -> None:
-        """NamespaceLifecycle: new content only in a namespace that exists and is not being deleted."""
-        if not resource.namespaced:
-            return
-        ns = await self.storage.get_or_none(NAMESPACES, None, namespace)
-        if ns is None:
-            raise errors.not_found("namespaces", namespace)
-        if (ns.get("metadata") or {}).get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == \
-                "Terminating":
-            raise errors.namespace_terminating(resource.plural, name, namespace, resource.group)
-
     def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
         causes = validate(resource, obj, old)
         if causes:
@@ -217,11 +215,14 @@ class Registry:
                 raise errors.invalid(resource.kind, "", [Cause(
                     "metadata.name", "Required value: name or generateName is required", "FieldValueRequired")],
                     resource.group)
-            await self.admit_namespace(resource, meta.get("namespace"), meta["name"])
             prepared = copy.deepcopy(obj)
             strategy.prepare_for_create(resource, prepared)
             default(resource, prepared)
+            attrs = Attributes(CREATE, resource, meta.get("namespace"), meta["name"], prepared, user=options.user,
+                               dry_run=options.dry_run)
+            await self.admission.admit(attrs)
             self.check_valid(resource, prepared)
+            await self.admission.validate(attrs)
             try:
                 extras = await self.side_effects(resource, prepared, None)
                 if options.dry_run:
@@ -252,7 +253,7 @@ class Registry:
         wanted_rv = obj["metadata"].get("resourceVersion") or None
 
         async def try_update(current: dict) -> Change:
-            return await self.updated(resource, current, obj, subresource)
+            return await self.updated(resource, current, obj, subresource, options)
 
         stored, _ = await self.storage.update(resource, namespace, name, try_update,
                                               precondition_rv=wanted_rv, dry_run=options.dry_run)
@@ -272,16 +273,22 @@ class Registry:
                 raise errors.conflict(resource.plural, name, resource.group)
             self.unknown_field_check(resource, patched, options)
             seen_rv.append(rv)
-            return await self.updated(resource, current, patched, subresource)
+            return await self.updated(resource, current, patched, subresource, options)
 
         stored, _ = await self.storage.update(resource, namespace, name, try_update, dry_run=options.dry_run)
         return stored
 
-    async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None) -> Change:
+    async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None,
+                      options: Options) -> Change:
         """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes)."""
         new = strategy.prepare_for_update(resource, requested, current, subresource)
         default(resource, new)
+        meta = current["metadata"]
+        attrs = Attributes(UPDATE, resource, meta.get("namespace"), meta["name"], new, current, subresource,
+                           options.user, options.dry_run)
+        await self.admission.admit(attrs)
         self.check_valid(resource, new, current)
+        await self.admission.validate(attrs)
         if _same(new, current):
             return Change.none()
         if strategy.finished_deleting(resource, new):
@@ -308,6 +315,10 @@ class Registry:
                 raise errors.conflict(resource.plural, name, resource.group, detail=(
                     f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                     f"ResourceVersion in object meta: {meta.get('resourceVersion')}"))
+            attrs = Attributes(DELETE, resource, meta.get("namespace"), name, None, current, user=options.user,
+                               dry_run=options.dry_run)
+            await self.admission.admit(attrs)
+            await self.admission.validate(attrs)
             finalizers = list(meta.get("finalizers") or [])
             policy = options.propagation_policy
             if policy == "Orphan" and "orphan" not in finalizers:
@@ -389,6 +400,9 @@ class Registry:
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                "lastTransitionTime": strategy.now_rfc3339()})
             status["conditions"] = conditions
+            attrs = Attributes(CREATE, PODS, namespace, name, binding, pod, "binding", options.user, options.dry_run)
+            await self.admission.admit(attrs)
+            await self.admission.validate(attrs)
             return Change(obj=bound)
 
         await self.storage.update(PODS, namespace, name, try_bind, dry_run=options.dry_run)
@@ -399,6 +413,9 @@ class Registry:
         if not isinstance(eviction, dict) or eviction.get("kind") not in (None, "Eviction"):
             raise errors.bad_request("the body of pods/eviction must be an Eviction")
         pod = await self.storage.get(PODS, namespace, name)
+        attrs = Attributes(CREATE, PODS, namespace, name, eviction, pod, "eviction", options.user, options.dry_run)
+        await self.admission.admit(attrs)
+        await self.admission.validate(attrs)
         phase = (pod.get("status") or {}).get("phase")
         if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
             labels = pod["metadata"].get("labels") or {}
@@ -427,6 +444,7 @@ class Registry:
                 await self.storage.update(PDBS, namespace, pdb_name, take, dry_run=options.dry_run)
         delete_options = DeleteOptions.from_body(eviction.get("deleteOptions"), {})
         delete_options.dry_run = delete_options.dry_run or options.dry_run
+        delete_options.user = options.user
         await self.delete(PODS, namespace, name, delete_options)
         return {**errors.success_status(), "code": 201}
 
@@ -454,7 +472,7 @@ class Registry:
                     "autoscaling")
             new = copy.deepcopy(current)
             new.setdefault("spec", {})["replicas"] = replicas
-            return await self.updated(resource, current, new, None)
+            return await self.updated(resource, current, new, None, options)
 
         stored, _ = await self.storage.update(resource, namespace, name, try_scale, dry_run=options.dry_run)
         return to_scale(resource, stored)

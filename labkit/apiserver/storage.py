@@ -127,10 +127,31 @@ CONTINUE_EXPIRED = (
     "modified, or deleted between the time the first chunk was returned and now may show up in the list.")
 
 
+class Transformer:
+    """What happens to a value between JSON and etcd: nothing here; encryption at rest overrides it.
+
+    ``key`` is the etcd key (upstream binds ciphertexts to their key as
+    authenticated data, so a value copied to another key does not decrypt).
+    """
+
+    def to_storage(self, key: bytes, data: bytes) -> bytes:
+        return data
+
+    def from_storage(self, key: bytes, data: bytes) -> bytes:
+        return data
+
+
 class Storage:
-    def __init__(self, etcd: Etcd, prefix: str = "/registry"):
+    def __init__(self, etcd: Etcd, prefix: str = "/registry", transformer: Transformer | None = None):
         self.etcd = etcd
         self.prefix = "/" + prefix.strip("/")
+        self.transformer = transformer or Transformer()
+
+    def _decode(self, resource: Resource, kv: KeyValue) -> dict:
+        return decode(resource, self.transformer.from_storage(kv.key, kv.value), kv.mod_revision)
+
+    def _encode(self, key: bytes, obj: dict) -> bytes:
+        return self.transformer.to_storage(key, encode(obj))
 
     def key(self, resource: Resource, namespace: str | None, name: str) -> bytes:
         return resource.key(self.prefix, namespace, name).encode()
@@ -144,11 +165,11 @@ class Storage:
         _, kv = await self.etcd.get(self.key(resource, namespace, name))
         if kv is None:
             raise errors.not_found(resource.plural, name, resource.group)
-        return decode(resource, kv.value, kv.mod_revision)
+        return self._decode(resource, kv)
 
     async def get_or_none(self, resource: Resource, namespace: str | None, name: str) -> dict | None:
         _, kv = await self.etcd.get(self.key(resource, namespace, name))
-        return decode(resource, kv.value, kv.mod_revision) if kv else None
+        return self._decode(resource, kv) if kv else None
 
     async def list(self, resource: Resource, namespace: str | None, *,
                    match: Callable[[dict], bool] | None = None, limit: int = 0, continue_token: str | None = None,
@@ -176,7 +197,7 @@ class Storage:
             if revision == 0:
                 revision = res.revision
             for i, kv in enumerate(res.kvs):
-                obj = decode(resource, kv.value, kv.mod_revision)
+                obj = self._decode(resource, kv)
                 if match is None or match(obj):
                     items.append(obj)
                 if limit and len(items) >= limit:
@@ -201,7 +222,7 @@ class Storage:
         key = self.key(resource, meta.get("namespace"), meta["name"])
         ok, revision, responses = await self.etcd.txn(
             [Etcd.mod_revision_is(key, 0), *extras.compares],
-            [Etcd.put(key, encode(obj), lease), *extras.ops],
+            [Etcd.put(key, self._encode(key, obj), lease), *extras.ops],
             [Etcd.read(key)])
         if not ok:
             if Etcd.read_result(responses[0]) is not None:
@@ -223,7 +244,7 @@ class Storage:
             _, kv = await self.etcd.get(key)
             if kv is None:
                 raise errors.not_found(resource.plural, name, resource.group)
-            current = decode(resource, kv.value, kv.mod_revision)
+            current = self._decode(resource, kv)
             if precondition_rv is not None and precondition_rv != str(kv.mod_revision):
                 raise errors.conflict(resource.plural, name, resource.group)
             try:
@@ -234,7 +255,7 @@ class Storage:
                 return current, "unchanged"
             if dry_run:
                 return (change.obj or current), ("deleted" if change.delete else "updated")
-            op = Etcd.delete(key) if change.delete else Etcd.put(key, encode(change.obj))
+            op = Etcd.delete(key) if change.delete else Etcd.put(key, self._encode(key, change.obj))
             ok, revision, _ = await self.etcd.txn(
                 [Etcd.mod_revision_is(key, kv.mod_revision), *change.extras.compares], [op, *change.extras.ops])
             if ok:
@@ -258,15 +279,14 @@ class Storage:
                     yield batch.revision
                     continue
                 for ev in batch.events:
-                    prev = decode(resource, ev.prev.value, ev.prev.mod_revision) if ev.prev else None
+                    prev = self._decode(resource, ev.prev) if ev.prev else None
                     if ev.type == "DELETE":
                         if prev is None:
                             continue  # deleted before we could know what it was: nothing to tell
                         obj = _with_rv(dict(prev), ev.kv.mod_revision)
                         yield StoredEvent("DELETE", obj, prev, ev.kv.mod_revision)
                     else:
-                        yield StoredEvent("PUT", decode(resource, ev.kv.value, ev.kv.mod_revision), prev,
-                                          ev.kv.mod_revision)
+                        yield StoredEvent("PUT", self._decode(resource, ev.kv), prev, ev.kv.mod_revision)
         except Compacted as exc:
             raise errors.expired(f"too old resource version: {after_revision} ({exc.compact_revision})") from None
 

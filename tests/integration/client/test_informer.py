@@ -112,7 +112,8 @@ async def test_relists_after_compaction_and_reports_what_it_missed(api, namespac
 async def test_indexes_by_node_name_and_owner_uid(api, namespace):
     owner = await api.create("configmaps", configmap("owner", namespace))
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]}
-    for i, node in enumerate(["n1", "n1", "n2"]):
+    n1, n2 = f"{namespace}-n1", f"{namespace}-n2"  # node names no other test uses (the apiserver is shared)
+    for i, node in enumerate([n1, n1, n2]):
         await api.create("pods", {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": f"p{i}", "namespace": namespace, "ownerReferences": [ref] if i < 2 else []},
@@ -126,14 +127,14 @@ async def test_indexes_by_node_name_and_owner_uid(api, namespace):
     try:
         await factory.wait_for_cache_sync(30)
         names = lambda objs: sorted(o["metadata"]["name"] for o in objs)
-        assert names(pods.indexer.by_index(NODE_NAME_INDEX, "n1")) == ["p0", "p1"]
+        assert names(pods.indexer.by_index(NODE_NAME_INDEX, n1)) == ["p0", "p1"]
         assert names(pods.indexer.by_index(OWNER_UID_INDEX, owner["metadata"]["uid"])) == ["p0", "p1"]
         assert names(pods.indexer.by_index("namespace", namespace)) == ["p0", "p1", "p2"]
         await api.delete("pods", "p0", namespace, grace_period_seconds=0)
         for _ in range(300):
-            if names(pods.indexer.by_index(NODE_NAME_INDEX, "n1")) == ["p1"]:
+            if names(pods.indexer.by_index(NODE_NAME_INDEX, n1)) == ["p1"]:
                 break
             await asyncio.sleep(0.1)
-        assert names(pods.indexer.by_index(NODE_NAME_INDEX, "n1")) == ["p1"]
+        assert names(pods.indexer.by_index(NODE_NAME_INDEX, n1)) == ["p1"]
     finally:
         await factory.stop()
