@@ -10,7 +10,8 @@ systemd and sshd, and tells the engine how to reach them::
     provider.down()                 # stop and remove everything it made
 
 Lab state (SSH key, machines, PID files, logs) lives in ``lab_dir(inventory)``:
-``.labkit/<lab>/`` at the repository root, or ``$LABKIT_HOME/<lab>/``.
+``.labkit/<lab>/`` at the repository root, or ``$LABKIT_HOME/<lab>/``. The lab's
+PKI shares that directory: ``down`` removes only what the provider made.
 Caches shared by labs (base images, the wheelhouse) live in ``cache_dir()``:
 ``.labkit/cache/`` or ``$LABKIT_CACHE``.
 
@@ -64,6 +65,24 @@ def lab_ssh_key(inventory: Inventory) -> Path:
     keydir = lab_dir(inventory) / "ssh"
     keydir.mkdir(parents=True, exist_ok=True, mode=0o700)
     return make_key(keydir / "id_ed25519")
+
+
+def remove_own_state(directory: Path, names: list[str]) -> list[str]:
+    """Remove what a provider made in the lab directory (other parts, e.g. the PKI, share it)
+    and the directory itself once nothing else is left in it."""
+    removed = []
+    for name in names:
+        path = directory / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+        else:
+            continue
+        removed.append(f"{path} removed")
+    if directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+    return removed
 
 
 @dataclass

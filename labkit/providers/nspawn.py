@@ -44,7 +44,7 @@ from typing import Any
 from labkit.provision.inventory import Host, Inventory
 from labkit.providers.aptproxy import AptProxy
 from labkit.providers.base import (
-    Machine, PidFile, Provider, ProviderError, UpReport, lab_home, lab_ssh_key,
+    Machine, PidFile, Provider, ProviderError, UpReport, lab_home, lab_ssh_key, remove_own_state,
 )
 from labkit.providers.image import ensure_base_image, image_path, recipe
 from labkit.providers.network import Bridge, interface_exists
@@ -195,7 +195,7 @@ class NspawnProvider(Provider):
     def _write_state(self) -> None:
         state = {"provider": self.name, "bridge": self.bridge.name, "network": str(self.network),
                  "inventory": str(self.inventory.path)}
-        (self.dir / "lab.json").write_text(json.dumps(state, indent=2) + "\n")
+        (self.dir / "provider.json").write_text(json.dumps(state, indent=2) + "\n")
 
     def _made_machines(self) -> set[str]:
         mdir = self.dir / "machines"
@@ -321,7 +321,7 @@ class NspawnProvider(Provider):
         removed = []
         names = sorted(self._made_machines())
         bridge = self.bridge
-        state = self.dir / "lab.json"
+        state = self.dir / "provider.json"
         if state.exists():   # the bridge up made, even if the inventory changed since
             saved = json.loads(state.read_text())
             bridge = Bridge(saved["bridge"], ipaddress.ip_network(saved["network"]))
@@ -335,9 +335,7 @@ class NspawnProvider(Provider):
             removed.append(f"package proxy {self.proxy.url} stopped")
         if bridge.remove():
             removed.append(f"bridge {bridge.name} removed")
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-            removed.append(f"lab directory {self.dir} removed")
+        removed += remove_own_state(self.dir, ["machines", "apt-proxy", "ssh", "provider.json"])
         return removed
 
     # --- what the engine and people see --------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 
 from labkit.provision.inventory import Host, Inventory
 from labkit.providers.base import (
-    REPO_ROOT, Machine, Provider, ProviderError, UpReport, lab_ssh_key,
+    REPO_ROOT, Machine, Provider, ProviderError, UpReport, lab_ssh_key, remove_own_state,
 )
 
 # Vagrant's machine states -> the provider interface's (running | stopped | missing)
@@ -169,8 +169,7 @@ class VagrantProvider(Provider):
         if not (self.dir / "vagrant").exists():
             return []
         self.vagrant().destroy()
-        shutil.rmtree(self.dir)
-        return [f"machines of lab {self.lab} destroyed", f"lab directory {self.dir} removed"]
+        return [f"machines of lab {self.lab} destroyed", *remove_own_state(self.dir, ["vagrant", "ssh"])]
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return {name: {"address": address, "port": 22, "user": "root", "key": str(self.key)}

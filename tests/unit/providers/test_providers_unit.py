@@ -115,6 +115,22 @@ def test_status_of_a_lab_never_made_is_missing(tmp_path, home):
     assert provider.down() == []
 
 
+def test_down_removes_only_what_the_provider_made(tmp_path, home):
+    provider = NspawnProvider(load_inventory(inventory(tmp_path, "m1: {address: 10.213.7.11}\n")))
+    from labkit.providers.base import lab_ssh_key
+    lab_ssh_key(provider.inventory)
+    (provider.dir / "pki").mkdir()
+    (provider.dir / "pki" / "ca.crt").write_text("the lab's CA")      # another part's state
+    removed = provider.down()
+    assert removed == [f"{provider.dir / 'ssh'} removed"]
+    assert (provider.dir / "pki" / "ca.crt").read_text() == "the lab's CA"
+    (provider.dir / "pki" / "ca.crt").unlink()
+    (provider.dir / "pki").rmdir()
+    lab_ssh_key(provider.inventory)
+    provider.down()
+    assert not provider.dir.exists()                                   # nothing else left: gone
+
+
 # --- the base image recipe --------------------------------------------------
 
 def test_image_is_cached_by_recipe(home):
