@@ -20,6 +20,7 @@ from rich.table import Table
 from labkit.client.kubeconfig import ConfigError, load_kubeconfig
 from labkit.pki import encryption, serviceaccount
 from labkit.pki.ca import Pair, cert_pem, key_path, key_pem, public_der, read_ca, read_pair
+from labkit.pki.generate import leftover_files
 from labkit.pki.identities import CAS, endpoint, lab_identities
 from labkit.pki.issue import RENEW_BEFORE, days_left, problems, sans, signed_by, validity_problem
 from labkit.pki.kubeconfigs import kubeconfig_path
@@ -30,7 +31,7 @@ from labkit.provision.inventory import Inventory
 @dataclass
 class Row:
     name: str  # e.g. "apiserver", "etcd/master-1-peer", "kubeconfigs/admin.kubeconfig"
-    kind: str  # CA | certificate | key pair | config | kubeconfig | directory
+    kind: str  # CA | certificate | key pair | config | kubeconfig | directory | leftover
     subject: str = ""
     sans: str = ""
     issuer: str = ""
@@ -165,6 +166,10 @@ def check(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
             row.chain_ok = config.ca_data == cert_pem(ca.cert)
             if not row.chain_ok:
                 row.problems.append(f"embeds another CA than pki/{identity.ca}.crt")
+
+    for path in leftover_files(identities, lab_dir):
+        rows.append(Row(str(path.relative_to(lab_dir)), "leftover",
+                        problems=["not in the inventory any more: `invoke pki.generate` removes it"]))
     return rows
 
 

@@ -6,7 +6,9 @@ Three steps, so bad input never leaves a half-written state:
 2. make sure the state directories exist (0700) and can be written;
 3. create what is missing and reissue what no longer fits (labkit.pki.issue
    .problems: wrong key, wrong CA, expiring, subject/SANs/usages that differ
-   from the inventory), then rewrite only the kubeconfigs whose content changed.
+   from the inventory), rewrite only the kubeconfigs whose content changed,
+   and remove the certificates, keys and kubeconfigs of hosts no longer in
+   the inventory (the CAs, sa.key and the encryption config are never removed).
 
 Every change is returned with its reason; a second run returns none.
 """
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from labkit.pki import encryption, serviceaccount
 from labkit.pki.ca import new_ca, read_ca, read_pair
-from labkit.pki.identities import CAS, endpoint, lab_identities
+from labkit.pki.identities import CAS, Identity, endpoint, lab_identities
 from labkit.pki.issue import RENEW_BEFORE, issue, problems
 from labkit.pki.kubeconfigs import build, kubeconfig_path, render
 from labkit.pki.state import PRIVATE_FILE, PkiError, ensure_private_dir, write_atomic
@@ -96,5 +98,21 @@ def generate(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
             changes.append(Change(str(kubeconfig_files[identity.name].relative_to(lab_dir)),
                                   "created" if old is None else "written",
                                   "missing" if old is None else "certificate or endpoint changed"))
+
+    for path in leftover_files(identities, lab_dir):
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise PkiError(f"cannot remove {path}: {exc.strerror or exc}") from None
+        changes.append(Change(str(path.relative_to(lab_dir)), "removed", "not in the inventory any more"))
     return changes
+
+
+def leftover_files(identities: list[Identity], lab_dir: Path) -> list[Path]:
+    """Certificates, keys and kubeconfigs in the lab's state that no identity of the inventory owns."""
+    pki = lab_dir / "pki"
+    wanted = {pki / f"{name}{suffix}" for name in [*CAS, *(i.name for i in identities)] for suffix in (".crt", ".key")}
+    wanted |= {pki / serviceaccount.KEY} | {kubeconfig_path(lab_dir, i.name) for i in identities if i.kubeconfig}
+    found = [*pki.rglob("*.crt"), *pki.rglob("*.key"), *(lab_dir / "kubeconfigs").glob("*.kubeconfig")]
+    return sorted(path for path in found if path not in wanted)
 

@@ -269,3 +269,25 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary_file(tmp_path):
         write_atomic(target, b"new", 0o600)
     assert (target / "keep").read_text() == "kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["admin.kubeconfig"]
+
+
+def test_removing_a_master_removes_its_files_and_its_sans(ha: Lab, tmp_path):
+    from labkit.pki.check import check
+
+    def drop_master_3(doc):
+        del doc["hosts"]["master-3"]
+        doc["groups"]["masters"]["hosts"].remove("master-3")
+
+    inventory = load_inventory(write_inventory(tmp_path, drop_master_3))
+    leftovers = {row.name for row in check(inventory, ha.state, now=NOW) if row.kind == "leftover"}
+    assert leftovers == {"pki/etcd/master-3-server.crt", "pki/etcd/master-3-server.key", "pki/etcd/master-3-peer.crt",
+                         "pki/etcd/master-3-peer.key", "pki/kubelet-master-3.crt", "pki/kubelet-master-3.key",
+                         "kubeconfigs/kubelet-master-3.kubeconfig"}
+    before = ha.snapshot()
+    changes = generate(inventory, ha.state, now=NOW)
+    assert {c.path for c in changes if c.action == "removed"} == leftovers
+    assert [(c.path, c.action) for c in changes if c.action != "removed"] == [("pki/apiserver.crt", "reissued")]
+    assert "extra master-3" in changes[0].reason
+    assert changed(before, ha.snapshot()) == leftovers | {"pki/apiserver.crt", "pki/apiserver.key"}
+    assert not [row for row in check(inventory, ha.state, now=NOW) if row.problems]
+    assert generate(inventory, ha.state, now=NOW) == []
