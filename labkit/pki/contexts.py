@@ -57,6 +57,8 @@ def _load(path: Path) -> dict:
     doc = doc or {}
     if not isinstance(doc, dict):
         raise PkiError(f"kubeconfig {path} is not a mapping; it was left as it is")
+    doc.setdefault("apiVersion", "v1")
+    doc.setdefault("kind", "Config")
     for section in SECTIONS:
         if doc.get(section) is None:
             doc[section] = []

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from invoke import Exit, task
@@ -68,7 +69,8 @@ def check(c, lab="ha", inventory=None):
         rows = check_pki(inv, lab_dir(inv.name))
     except PkiError as exc:
         raise Exit(f"error: {exc}", code=1) from None
-    Console(highlight=False, width=200).print(table(rows, inv.name))
+    wide = None if sys.stdout.isatty() else 200  # a log gets every column whole; a terminal its own width
+    Console(highlight=False, width=wide).print(table(rows, inv.name))
     bad = [row for row in rows if not row.ok]
     if bad:
         lines = [f"  {row.name}: {problem}" for row in bad for problem in row.problems]

@@ -163,3 +163,12 @@ def test_a_lab_without_a_pki_is_an_error(tmp_path, user_kubeconfig):
     with pytest.raises(PkiError, match=r"admin.kubeconfig does not exist: run `invoke pki.generate --lab ha` first"):
         contexts.merge("ha", tmp_path / "ha", user_kubeconfig)
     assert yaml.safe_load(user_kubeconfig.read_text()) == OTHER
+
+
+def test_an_empty_kubeconfig_file_becomes_a_valid_one(generated, tmp_path):
+    path = tmp_path / "config"
+    path.write_text("")
+    contexts.merge("ha", generated["ha"].state, path)
+    doc = yaml.safe_load(path.read_text())
+    assert doc["apiVersion"] == "v1" and doc["kind"] == "Config" and doc["current-context"] == "labkit-ha"
+    assert kubectl(path, "config", "get-contexts", "-o", "name").split() == ["labkit-ha"]
