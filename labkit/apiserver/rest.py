@@ -34,7 +34,8 @@ from labkit.api.validation import default, path_segment_name, unknown_field_warn
 from labkit.apiserver import strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
-from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent
+from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent, \
+    retries
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 PODS = registry.lookup("", "v1", "pods")
@@ -208,7 +209,7 @@ class Registry:
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         self.unknown_field_check(resource, obj, options)
         generated = not meta.get("name") and meta.get("generateName")
-        for attempt in range(8):
+        for attempt in retries():
             if generated:
                 meta["name"] = strategy.generate_name(meta["generateName"])
             if not meta.get("name"):
@@ -231,7 +232,7 @@ class Registry:
             except RetryWrite:
                 continue
             except StatusError as exc:
-                if generated and exc.reason == "AlreadyExists":
+                if generated and exc.reason == "AlreadyExists" and attempt < 8:
                     continue
                 raise
         raise errors.conflict(resource.plural, meta.get("name", ""), resource.group,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -32,9 +33,19 @@ from labkit.api.conversion import convert
 from labkit.api.registry import Resource
 from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, prefix_end
 
-# Optimistic-concurrency retries before giving up with 409 (upstream retries
-# until its request times out; a few are plenty for a lab).
-MAX_RETRIES = 16
+# A write that lost a race (etcd's compare failed) reads again and retries, as
+# upstream's GuaranteedUpdate does, until the request's time is up: 20 writers on
+# one object all land, none gets a 409 it did not earn with a stale resourceVersion.
+RETRY_SECONDS = 30.0
+
+
+def retries(seconds: float = RETRY_SECONDS):
+    """Attempt numbers 0, 1, 2 ... for as long as ``seconds`` allow (at least one)."""
+    deadline = time.monotonic() + seconds
+    attempt = 0
+    while attempt == 0 or time.monotonic() < deadline:
+        yield attempt
+        attempt += 1
 
 
 def encode(obj: dict) -> bytes:
@@ -240,7 +251,7 @@ class Storage:
         client's 409, never a retry: their copy is stale.
         """
         key = self.key(resource, namespace, name)
-        for _ in range(MAX_RETRIES):
+        for _ in retries():
             _, kv = await self.etcd.get(key)
             if kv is None:
                 raise errors.not_found(resource.plural, name, resource.group)
