@@ -64,6 +64,6 @@ Private keys, kubeconfigs and the encryption config are 0600, directories
 """
 
 from labkit.pki.generate import Change, generate
-from labkit.pki.state import PkiError, lab_dir
+from labkit.pki.state import PkiError
 
-__all__ = ["Change", "PkiError", "generate", "lab_dir"]
+__all__ = ["Change", "PkiError", "generate"]

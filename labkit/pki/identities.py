@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from labkit.pki.state import PkiError
+from labkit.providers.base import ProviderError
+from labkit.providers.vagrant import vagrant_address
 from labkit.provision.inventory import Host, Inventory
 
 SERVER = ("server",)
@@ -104,11 +106,13 @@ def host_ips(inventory: Inventory, host: Host) -> list[str]:
     except ValueError:
         return []
     ips = [str(address)]
-    network = ipaddress.ip_network(str(inventory.lab["network"]), strict=False)
-    vagrant = ipaddress.ip_network(str(inventory.lab["vagrant_network"]), strict=False)
-    if (inventory.lab["provider"] in ("auto", "vagrant") and address in network
-            and network.prefixlen == vagrant.prefixlen and network != vagrant):
-        ips.append(str(vagrant.network_address + (int(address) - int(network.network_address))))
+    if inventory.lab["provider"] in ("auto", "vagrant"):
+        try:
+            moved = vagrant_address(str(address), str(inventory.lab["network"]), str(inventory.lab["vagrant_network"]))
+        except ProviderError:
+            return ips  # not on lab.network: the inventory's address is the only one
+        if moved not in ips:
+            ips.append(moved)
     return ips
 
 

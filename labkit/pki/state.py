@@ -1,9 +1,11 @@
-"""Where a lab's state lives, and how files get there: atomically and privately.
+"""How the PKI's files get to disk: atomically and privately.
 
 A lab's state is ``.labkit/<lab>/`` at the repository root (``$LABKIT_HOME/<lab>/``
-when LABKIT_HOME is set). Directories are 0700; every file is written to a
-temporary file next to its destination and renamed over it, so a crash or a
-full disk leaves the old file or the new one, never half of one.
+when LABKIT_HOME is set), as labkit.providers.base.lab_dir says; the PKI
+owns its ``pki/`` and ``kubeconfigs/`` there. Directories are 0700; every
+file is written to a temporary file next to its destination and renamed over
+it, so a crash or a full disk leaves the old file or the new one, never half
+of one.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import os
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600  # private keys, kubeconfigs (they embed keys), the encryption config
 PUBLIC_FILE = 0o644  # certificates and the service-account public key
@@ -21,20 +21,6 @@ PUBLIC_FILE = 0o644  # certificates and the service-account public key
 
 class PkiError(Exception):
     """Bad input or state (inventory, existing files, permissions); the message says what and where."""
-
-
-def labkit_home() -> Path:
-    return Path(os.environ.get("LABKIT_HOME") or REPO / ".labkit")
-
-
-def lab_dir(lab: str) -> Path:
-    """The state directory of one lab: ``.labkit/<lab>`` (or ``$LABKIT_HOME/<lab>``)."""
-    return labkit_home() / lab
-
-
-def inventory_path(lab: str) -> Path:
-    """``inventory/<lab>.yaml`` at the repository root."""
-    return REPO / "inventory" / f"{lab}.yaml"
 
 
 def ensure_private_dir(path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from invoke import Exit, task
 from rich.console import Console
 
-from labkit.pki.state import PkiError, lab_dir
+from labkit.pki.state import PkiError
 from labkit.tasks.pki import load_lab
 
 
@@ -24,14 +24,12 @@ def kubeconfig(c, lab="ha", inventory=None, remove=False, use=False, kubeconfig=
     from labkit.pki import contexts
 
     if remove and inventory is None:
-        name = lab  # taking a context out needs no inventory (the lab may be gone)
+        name, state = lab, None  # taking a context out needs no inventory (the lab may be gone)
     else:
-        name = load_lab(lab, inventory).name
+        inv, state = load_lab(lab, inventory)
+        name = inv.name
     try:
-        if remove:
-            result = contexts.remove(name, kubeconfig)
-        else:
-            result = contexts.merge(name, lab_dir(name), kubeconfig, use=use)
+        result = contexts.remove(name, kubeconfig) if remove else contexts.merge(name, state, kubeconfig, use=use)
     except PkiError as exc:
         raise Exit(f"error: {exc}", code=1) from None
     console = Console(highlight=False, soft_wrap=True)

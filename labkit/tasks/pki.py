@@ -16,20 +16,22 @@ from invoke import Exit, task
 from rich.console import Console
 from rich.table import Table
 
-from labkit.pki.state import PkiError, inventory_path, lab_dir
+from labkit.pki.state import PkiError
+from labkit.providers.base import REPO_ROOT, ProviderError, lab_dir
 from labkit.provision.errors import ProvisionError
 from labkit.provision.inventory import Inventory, load_inventory
 
 
-def load_lab(lab: str, inventory: str | None = None) -> Inventory:
-    """The lab's inventory; invoke's Exit with the reason when it cannot be used."""
-    path = Path(inventory) if inventory else inventory_path(lab)
+def load_lab(lab: str, inventory: str | None = None) -> tuple[Inventory, Path]:
+    """The lab's inventory and state directory; invoke's Exit with the reason when they cannot be used."""
+    path = Path(inventory) if inventory else REPO_ROOT / "inventory" / f"{lab}.yaml"
     if not path.exists():
-        labs = ", ".join(sorted(p.stem for p in inventory_path(lab).parent.glob("*.yaml")))
+        labs = ", ".join(sorted(p.stem for p in (REPO_ROOT / "inventory").glob("*.yaml")))
         raise Exit(f"error: no inventory {path} for lab {lab!r} (labs: {labs})", code=1)
     try:
-        return load_inventory(path)
-    except ProvisionError as exc:
+        inv = load_inventory(path)
+        return inv, lab_dir(inv)
+    except (ProvisionError, ProviderError) as exc:
         raise Exit(f"error: {exc}", code=1) from None
 
 
@@ -39,8 +41,7 @@ def generate(c, lab="ha", inventory=None):
     """Create or update the lab's PKI and kubeconfigs in .labkit/<lab>/ (only what changed)."""
     from labkit.pki.generate import generate as generate_pki
 
-    inv = load_lab(lab, inventory)
-    target = lab_dir(inv.name)
+    inv, target = load_lab(lab, inventory)
     try:
         changes = generate_pki(inv, target)
     except PkiError as exc:
@@ -64,9 +65,9 @@ def check(c, lab="ha", inventory=None):
     from labkit.pki.check import check as check_pki
     from labkit.pki.check import table
 
-    inv = load_lab(lab, inventory)
+    inv, target = load_lab(lab, inventory)
     try:
-        rows = check_pki(inv, lab_dir(inv.name))
+        rows = check_pki(inv, target)
     except PkiError as exc:
         raise Exit(f"error: {exc}", code=1) from None
     wide = None if sys.stdout.isatty() else 200  # a log gets every column whole; a terminal its own width
