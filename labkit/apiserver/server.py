@@ -164,11 +164,14 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
     media = (content_type or JSON).split(";", 1)[0].strip().lower()
     if media in ("", "*/*"):
         media = JSON
-    if media == PROTOBUF:
-        raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                          "accepted media types include: application/json, application/yaml (protobuf bodies "
-                          "are decoded once the security issue lands: use --content-type json or kubectl "
-                          "apply/create -f)")
+    if media == PROTOBUF:  # kubectl's typed commands: decoded into the dict the same object as JSON gives
+        from labkit.api import protobuf
+        try:
+            return protobuf.decode(raw)
+        except protobuf.UnknownKind as exc:
+            raise StatusError(415, "UnsupportedMediaType", str(exc)) from None
+        except protobuf.ProtobufError as exc:
+            raise errors.bad_request(f"the protobuf request body could not be decoded: {exc}") from None
     if media not in (JSON, YAML, "application/x-yaml", "text/yaml"):
         raise errors.unsupported_media_type(content_type or "")
     try:
