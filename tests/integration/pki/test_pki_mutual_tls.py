@@ -125,3 +125,18 @@ def test_the_merged_user_kubeconfig_reaches_the_lab_by_context(tls_server, labs,
     assert tls_server.seen[-1]["cn"] == "admin"
     wrong = kubectl(user_config, "--context", "labkit-single", f"--server={tls_server.url}", "get", "--raw", "/version")
     assert wrong.returncode != 0
+
+
+def test_labkits_own_client_config_connects_as_the_kubelet(tls_server, labs, tmp_path):
+    """labkit's components read their kubeconfig with labkit.client.kubeconfig: its TLS settings work too."""
+    import urllib.request
+
+    from labkit.client.kubeconfig import load_kubeconfig
+
+    config = load_kubeconfig(pointed_at(tls_server, labs["ha"] / "kubeconfigs/kubelet-worker-2.kubeconfig",
+                                        tmp_path / "config"))
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),  # loopback only, never a proxy
+                                         urllib.request.HTTPSHandler(context=config.ssl_context()))
+    with opener.open(f"{config.server}/version", timeout=20) as reply:
+        assert json.loads(reply.read())["gitVersion"] == VERSION["gitVersion"]
+    assert tls_server.seen[-1] == {"path": "/version", "cn": "system:node:worker-2", "o": ["system:nodes"]}
