@@ -29,6 +29,7 @@ from aiohttp import web
 
 from labkit.api import errors, registry
 from labkit.api.errors import StatusError
+from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
 from labkit.apiserver import discovery, openapi, tables
 from labkit.apiserver.etcd import EtcdUnavailable
@@ -523,6 +524,10 @@ class ApiServer:
         options = write_options(request)
         raw = await read_body(request)
         content_type = request.headers.get("Content-Type") or ""
+        if content_type.split(";", 1)[0].strip().lower() not in PATCH_TYPES:
+            # Name the patch types (a plain application/json body is not one of them).
+            raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                              f"accepted media types include: {', '.join(PATCH_TYPES)}")
         if info.subresource == "scale":
             obj = await reg.update_scale(r, info.namespace, info.name, raw, None, content_type, options)
             return render(obj, Accept(JSON))
