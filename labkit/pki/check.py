@@ -147,8 +147,9 @@ def check(inventory: Inventory, lab_dir: Path, now: datetime | None = None,
             continue
         try:
             config = load_kubeconfig(path)
-        except ConfigError as exc:
-            row.problems.append(str(exc))
+        except ConfigError:
+            # the reader's message may quote the broken line, and this file holds a key: say what, not the text
+            row.problems.append("not a valid kubeconfig: `invoke pki.generate` rewrites it")
             continue
         mode = _mode_problem(path, PRIVATE_FILE)
         if mode:

@@ -37,6 +37,7 @@ def pointed_at(server, source: Path, dest: Path, **cluster_fields) -> Path:
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "HTTPS_PROXY", "https_proxy")}
+    env["HOME"] = str(kubeconfig.parent)  # kubectl's cache goes there, not into the real home
     return subprocess.run([KUBECTL, f"--kubeconfig={kubeconfig}", "--request-timeout=20s", *args],
                           capture_output=True, text=True, env=env, timeout=60)
 

@@ -39,7 +39,7 @@ def user_kubeconfig(tmp_path) -> Path:
 
 def kubectl(kubeconfig: Path, *args: str) -> str:
     result = subprocess.run([KUBECTL, *args], capture_output=True, text=True,
-                            env={**os.environ, "KUBECONFIG": str(kubeconfig)})
+                            env={**os.environ, "KUBECONFIG": str(kubeconfig), "HOME": str(kubeconfig.parent)})
     assert result.returncode == 0, result.stderr
     return result.stdout
 
