@@ -94,13 +94,19 @@ def merge(lab: str, lab_dir: Path, kubeconfig: str | Path | None = None, use: bo
     source = kubeconfig_path(lab_dir, ADMIN)
     if not source.exists():
         raise PkiError(f"{source} does not exist: run `invoke pki.generate --lab {lab}` first")
-    admin = yaml.safe_load(source.read_text())
     name = context_name(lab)
+    try:
+        admin = yaml.safe_load(source.read_text())
+        ours = {section: next(e for e in admin[section] if e["name"] == name) for section in SECTIONS}
+    except (yaml.YAMLError, OSError, KeyError, TypeError, StopIteration):
+        # no details: the file holds the admin's key, and a YAML error quotes the line it stopped at
+        raise PkiError(f"{source} is not the admin kubeconfig of lab {lab}: run `invoke pki.generate --lab {lab}` "
+                       "to rewrite it") from None
     path = _target(kubeconfig)
     before = _load(path)
     after = yaml.safe_load(yaml.safe_dump(before))  # a deep copy
     for section in SECTIONS:
-        entry = next(e for e in admin[section] if e["name"] == name)
+        entry = ours[section]
         entries = after[section]
         for i, existing in enumerate(entries):
             if isinstance(existing, dict) and existing.get("name") == name:

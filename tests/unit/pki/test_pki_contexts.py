@@ -172,3 +172,17 @@ def test_an_empty_kubeconfig_file_becomes_a_valid_one(generated, tmp_path):
     doc = yaml.safe_load(path.read_text())
     assert doc["apiVersion"] == "v1" and doc["kind"] == "Config" and doc["current-context"] == "labkit-ha"
     assert kubectl(path, "config", "get-contexts", "-o", "name").split() == ["labkit-ha"]
+
+
+def test_a_broken_admin_kubeconfig_is_named_without_quoting_it(ha: Lab, user_kubeconfig):
+    admin = ha.state / "kubeconfigs/admin.kubeconfig"
+    text = admin.read_text()
+    key_line = next(line for line in text.splitlines() if "client-key-data" in line)
+    admin.write_text(text[:text.index(key_line)] + key_line[:70] + ": [\n")
+    with pytest.raises(PkiError) as err:
+        contexts.merge("ha", ha.state, user_kubeconfig)
+    assert str(err.value) == (f"{admin} is not the admin kubeconfig of lab ha: "
+                              "run `invoke pki.generate --lab ha` to rewrite it")
+    assert yaml.safe_load(user_kubeconfig.read_text()) == OTHER
+    generate(ha.inventory, ha.state, now=NOW)  # and the advice works
+    assert contexts.merge("ha", ha.state, user_kubeconfig).changed
