@@ -21,15 +21,19 @@ numbers) or 4 bytes (5). No generated code: what each field number means is
 in ``SCHEMA`` below, a table written from upstream's ``generated.proto``
 files (field numbers and types are upstream's facts).
 
-Go's zero values make the one subtlety. The Go encoder writes every plain
-(non-pointer) field, zeros included, while Go's JSON encoder leaves the zeros
-out (``omitempty``). So a decoded ``""``, ``0`` or ``false`` is dropped -
+Go's zero values make the one subtlety: the dict must be what Go's JSON
+encoder writes for the same object (kubectl's ``--dry-run=client -o json``).
+The Go protobuf encoder writes every plain (non-pointer) field, zeros
+included, while Go's JSON encoder leaves zeros out when the field is tagged
+``omitempty`` - most are. So a decoded ``""``, ``0`` or ``false`` is dropped,
 unless the Go field is a pointer (``*`` in the table: ``replicas``,
-``automountServiceAccountToken``...), where presence on the wire means the
-client set it, zero or not. Nested messages are kept as the wire has them
-(``"status": {}`` like Go's JSON), an empty Time is ``null``
-(``"creationTimestamp": null``), and items of lists and maps keep their zero
-values (``apiGroups: [""]``, ``data: {"empty": ""}``).
+``automountServiceAccountToken``...: present on the wire means set, zero or
+not) or has no ``omitempty`` (``!`` in the table: ``"allowed": false``, and
+``"rules": null`` for a list never sent). Nested messages are kept as the
+wire has them (``"status": {}``, like Go), an empty Time is ``null`` (Go
+cannot omit a struct) except ``creationTimestamp`` (``?``: Go's
+``omitzero``), and items of lists and maps keep their zero values
+(``apiGroups: [""]``, ``data: {"empty": ""}``).
 
 Field numbers the table does not know are skipped (logged at debug level):
 newer clients may send fields this server has no use for.
@@ -71,7 +75,9 @@ class UnknownKind(ProtobufError):
 # (raw JSON); StringList (a message holding `repeated string items = 1`, JSON
 # a plain list); or another message of the table. Prefixes: `*` a Go pointer
 # (kept even when zero), `[]` repeated, `map<K,V>` a map, `inline` a Go embedded
-# struct whose fields sit in the parent's JSON object.
+# struct whose fields sit in the parent's JSON object. After the JSON name:
+# `!` the Go field has no `omitempty` (its zero is written: false, 0, "", null),
+# `?` it has `omitzero` (a zero Time is left out instead of null).
 
 SCHEMA = """
 meta.ObjectMeta
@@ -82,7 +88,7 @@ meta.ObjectMeta
   5 uid string
   6 resourceVersion string
   7 generation int64
-  8 creationTimestamp Time
+  8 creationTimestamp? Time
   9 deletionTimestamp *Time
   10 deletionGracePeriodSeconds *int64
   11 labels map<string,string>
@@ -91,10 +97,10 @@ meta.ObjectMeta
   14 finalizers []string
   17 managedFields []meta.ManagedFieldsEntry
 meta.OwnerReference
-  5 apiVersion string
-  1 kind string
-  3 name string
-  4 uid string
+  5 apiVersion! string
+  1 kind! string
+  3 name! string
+  4 uid! string
   6 controller *bool
   7 blockOwnerDeletion *bool
 meta.ManagedFieldsEntry
@@ -109,16 +115,16 @@ meta.LabelSelector
   1 matchLabels map<string,string>
   2 matchExpressions []meta.LabelSelectorRequirement
 meta.LabelSelectorRequirement
-  1 key string
-  2 operator string
+  1 key! string
+  2 operator! string
   3 values []string
 meta.Condition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   3 observedGeneration int64
-  4 lastTransitionTime Time
-  5 reason string
-  6 message string
+  4 lastTransitionTime! Time
+  5 reason! string
+  6 message! string
 meta.DeleteOptions
   1 gracePeriodSeconds *int64
   2 preconditions *meta.Preconditions
@@ -140,8 +146,8 @@ core.NamespaceStatus
   1 phase string
   2 conditions []core.NamespaceCondition
 core.NamespaceCondition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   4 lastTransitionTime Time
   5 reason string
   6 message string
@@ -196,7 +202,7 @@ core.PodSpec
   40 resources *core.ResourceRequirements
   41 hostnameOverride *string
 core.Container
-  1 name string
+  1 name! string
   2 image string
   3 command []string
   4 args []string
@@ -226,7 +232,7 @@ core.EphemeralContainer
 core.ContainerPort
   1 name string
   2 hostPort int32
-  3 containerPort int32
+  3 containerPort! int32
   4 protocol string
   5 hostIP string
 core.ContainerResizePolicy
@@ -243,7 +249,7 @@ core.SecretEnvSource
   1 - inline core.LocalObjectReference
   2 optional *bool
 core.EnvVar
-  1 name string
+  1 name! string
   2 value string
   3 valueFrom *core.EnvVarSource
 core.EnvVarSource
@@ -254,18 +260,18 @@ core.EnvVarSource
   5 fileKeyRef *core.FileKeySelector
 core.ObjectFieldSelector
   1 apiVersion string
-  2 fieldPath string
+  2 fieldPath! string
 core.ResourceFieldSelector
   1 containerName string
-  2 resource string
+  2 resource! string
   3 divisor Quantity
 core.ConfigMapKeySelector
   1 - inline core.LocalObjectReference
-  2 key string
+  2 key! string
   3 optional *bool
 core.SecretKeySelector
   1 - inline core.LocalObjectReference
-  2 key string
+  2 key! string
   3 optional *bool
 core.FileKeySelector
   1 volumeName string
@@ -284,31 +290,31 @@ core.ObjectReference
   7 fieldPath string
 core.TypedLocalObjectReference
   1 apiGroup *string
-  2 kind string
-  3 name string
+  2 kind! string
+  3 name! string
 core.TypedObjectReference
   1 apiGroup *string
-  2 kind string
-  3 name string
+  2 kind! string
+  3 name! string
   4 namespace *string
 core.ResourceRequirements
   1 limits map<string,Quantity>
   2 requests map<string,Quantity>
   3 claims []core.ResourceClaim
 core.ResourceClaim
-  1 name string
+  1 name! string
   2 request string
 core.VolumeMount
-  1 name string
+  1 name! string
   2 readOnly bool
   7 recursiveReadOnly *string
-  3 mountPath string
+  3 mountPath! string
   4 subPath string
   5 mountPropagation *string
   6 subPathExpr string
 core.VolumeDevice
-  1 name string
-  2 devicePath string
+  1 name! string
+  2 devicePath! string
 core.Probe
   1 - inline core.ProbeHandler
   2 initialDelaySeconds int32
@@ -331,13 +337,13 @@ core.HTTPGetAction
   4 scheme string
   5 httpHeaders []core.HTTPHeader
 core.HTTPHeader
-  1 name string
-  2 value string
+  1 name! string
+  2 value! string
 core.TCPSocketAction
   1 port IntOrString
   2 host string
 core.GRPCAction
-  1 port int32
+  1 port! int32
   2 service *string
 core.Lifecycle
   1 postStart *core.LifecycleHandler
@@ -349,7 +355,7 @@ core.LifecycleHandler
   3 tcpSocket *core.TCPSocketAction
   4 sleep *core.SleepAction
 core.SleepAction
-  1 seconds int64
+  1 seconds! int64
 core.SecurityContext
   1 capabilities *core.Capabilities
   2 privileged *bool
@@ -397,8 +403,8 @@ core.AppArmorProfile
   1 type string
   2 localhostProfile *string
 core.Sysctl
-  1 name string
-  2 value string
+  1 name! string
+  2 value! string
 core.Toleration
   1 key string
   2 operator string
@@ -413,16 +419,16 @@ core.NodeAffinity
   1 requiredDuringSchedulingIgnoredDuringExecution *core.NodeSelector
   2 preferredDuringSchedulingIgnoredDuringExecution []core.PreferredSchedulingTerm
 core.NodeSelector
-  1 nodeSelectorTerms []core.NodeSelectorTerm
+  1 nodeSelectorTerms! []core.NodeSelectorTerm
 core.NodeSelectorTerm
   1 matchExpressions []core.NodeSelectorRequirement
   2 matchFields []core.NodeSelectorRequirement
 core.NodeSelectorRequirement
-  1 key string
-  2 operator string
+  1 key! string
+  2 operator! string
   3 values []string
 core.PreferredSchedulingTerm
-  1 weight int32
+  1 weight! int32
   2 preference core.NodeSelectorTerm
 core.PodAffinity
   1 requiredDuringSchedulingIgnoredDuringExecution []core.PodAffinityTerm
@@ -433,17 +439,17 @@ core.PodAntiAffinity
 core.PodAffinityTerm
   1 labelSelector *meta.LabelSelector
   2 namespaces []string
-  3 topologyKey string
+  3 topologyKey! string
   4 namespaceSelector *meta.LabelSelector
   5 matchLabelKeys []string
   6 mismatchLabelKeys []string
 core.WeightedPodAffinityTerm
-  1 weight int32
+  1 weight! int32
   2 podAffinityTerm core.PodAffinityTerm
 core.TopologySpreadConstraint
-  1 maxSkew int32
-  2 topologyKey string
-  3 whenUnsatisfiable string
+  1 maxSkew! int32
+  2 topologyKey! string
+  3 whenUnsatisfiable! string
   4 labelSelector *meta.LabelSelector
   5 minDomains *int32
   6 nodeAffinityPolicy *string
@@ -460,17 +466,17 @@ core.PodDNSConfigOption
   1 name string
   2 value *string
 core.PodReadinessGate
-  1 conditionType string
+  1 conditionType! string
 core.PodOS
-  1 name string
+  1 name! string
 core.PodSchedulingGate
-  1 name string
+  1 name! string
 core.PodResourceClaim
-  1 name string
+  1 name! string
   3 resourceClaimName *string
   4 resourceClaimTemplateName *string
 core.Volume
-  1 name string
+  1 name! string
   2 - inline core.VolumeSource
 core.VolumeSource
   1 hostPath *core.HostPathVolumeSource
@@ -485,7 +491,7 @@ core.VolumeSource
   29 ephemeral *core.EphemeralVolumeSource
   30 image *core.ImageVolumeSource
 core.HostPathVolumeSource
-  1 path string
+  1 path! string
   2 type *string
 core.EmptyDirVolumeSource
   1 medium string
@@ -501,21 +507,21 @@ core.ConfigMapVolumeSource
   3 defaultMode *int32
   4 optional *bool
 core.KeyToPath
-  1 key string
-  2 path string
+  1 key! string
+  2 path! string
   3 mode *int32
 core.NFSVolumeSource
-  1 server string
-  2 path string
+  1 server! string
+  2 path! string
   3 readOnly bool
 core.PersistentVolumeClaimVolumeSource
-  1 claimName string
+  1 claimName! string
   2 readOnly bool
 core.DownwardAPIVolumeSource
   1 items []core.DownwardAPIVolumeFile
   2 defaultMode *int32
 core.DownwardAPIVolumeFile
-  1 path string
+  1 path! string
   2 fieldRef *core.ObjectFieldSelector
   3 resourceFieldRef *core.ResourceFieldSelector
   4 mode *int32
@@ -540,9 +546,9 @@ core.DownwardAPIProjection
 core.ServiceAccountTokenProjection
   1 audience string
   2 expirationSeconds *int64
-  3 path string
+  3 path! string
 core.CSIVolumeSource
-  1 driver string
+  1 driver! string
   2 readOnly *bool
   3 fsType *string
   4 volumeAttributes map<string,string>
@@ -594,9 +600,9 @@ core.PodStatus
   13 ephemeralContainerStatuses []core.ContainerStatus
   14 resize string
 core.PodCondition
-  1 type string
+  1 type! string
   7 observedGeneration int64
-  2 status string
+  2 status! string
   3 lastProbeTime Time
   4 lastTransitionTime Time
   5 reason string
@@ -606,13 +612,13 @@ core.HostIP
 core.PodIP
   1 ip string
 core.ContainerStatus
-  1 name string
+  1 name! string
   2 state core.ContainerState
   3 lastState core.ContainerState
-  4 ready bool
-  5 restartCount int32
-  6 image string
-  7 imageID string
+  4 ready! bool
+  5 restartCount! int32
+  6 image! string
+  7 imageID! string
   8 containerID string
   9 started *bool
   10 allocatedResources map<string,Quantity>
@@ -627,7 +633,7 @@ core.ContainerStateWaiting
 core.ContainerStateRunning
   1 startedAt Time
 core.ContainerStateTerminated
-  1 exitCode int32
+  1 exitCode! int32
   2 signal int32
   3 reason string
   4 message string
@@ -636,7 +642,7 @@ core.ContainerStateTerminated
   7 containerID string
 core.Binding
   1 metadata meta.ObjectMeta
-  2 target core.ObjectReference
+  2 target! core.ObjectReference
 
 core.Node
   1 metadata meta.ObjectMeta
@@ -650,9 +656,9 @@ core.NodeSpec
   5 taints []core.Taint
   2 externalID string
 core.Taint
-  1 key string
+  1 key! string
   2 value string
-  3 effect string
+  3 effect! string
   4 timeAdded *Time
 core.NodeStatus
   1 capacity map<string,Quantity>
@@ -666,30 +672,30 @@ core.NodeStatus
   9 volumesInUse []string
   10 volumesAttached []core.AttachedVolume
 core.NodeCondition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   3 lastHeartbeatTime Time
   4 lastTransitionTime Time
   5 reason string
   6 message string
 core.NodeAddress
-  1 type string
-  2 address string
+  1 type! string
+  2 address! string
 core.NodeDaemonEndpoints
   1 kubeletEndpoint core.DaemonEndpoint
 core.DaemonEndpoint
-  1 Port int32
+  1 Port! int32
 core.NodeSystemInfo
-  1 machineID string
-  2 systemUUID string
-  3 bootID string
-  4 kernelVersion string
-  5 osImage string
-  6 containerRuntimeVersion string
-  7 kubeletVersion string
-  8 kubeProxyVersion string
-  9 operatingSystem string
-  10 architecture string
+  1 machineID! string
+  2 systemUUID! string
+  3 bootID! string
+  4 kernelVersion! string
+  5 osImage! string
+  6 containerRuntimeVersion! string
+  7 kubeletVersion! string
+  8 kubeProxyVersion! string
+  9 operatingSystem! string
+  10 architecture! string
   11 swap *core.NodeSwapStatus
 core.NodeSwapStatus
   1 capacity *int64
@@ -697,8 +703,8 @@ core.ContainerImage
   1 names []string
   2 sizeBytes int64
 core.AttachedVolume
-  1 name string
-  2 devicePath string
+  1 name! string
+  2 devicePath! string
 
 core.Service
   1 metadata meta.ObjectMeta
@@ -729,7 +735,7 @@ core.ServicePort
   1 name string
   2 protocol string
   6 appProtocol *string
-  3 port int32
+  3 port! int32
   4 targetPort IntOrString
   5 nodePort int32
 core.SessionAffinityConfig
@@ -747,8 +753,8 @@ core.LoadBalancerIngress
   3 ipMode *string
   4 ports []core.PortStatus
 core.PortStatus
-  1 port int32
-  2 protocol string
+  1 port! int32
+  2 protocol! string
   3 error *string
 core.Endpoints
   1 metadata meta.ObjectMeta
@@ -758,13 +764,13 @@ core.EndpointSubset
   2 notReadyAddresses []core.EndpointAddress
   3 ports []core.EndpointPort
 core.EndpointAddress
-  1 ip string
+  1 ip! string
   3 hostname string
   4 nodeName *string
   2 targetRef *core.ObjectReference
 core.EndpointPort
   1 name string
-  2 port int32
+  2 port! int32
   3 protocol string
   4 appProtocol *string
 
@@ -795,15 +801,15 @@ core.ResourceQuotaSpec
 core.ScopeSelector
   1 matchExpressions []core.ScopedResourceSelectorRequirement
 core.ScopedResourceSelectorRequirement
-  1 scopeName string
-  2 operator string
+  1 scopeName! string
+  2 operator! string
   3 values []string
 core.ResourceQuotaStatus
   1 hard map<string,Quantity>
   2 used map<string,Quantity>
 core.Event
   1 metadata meta.ObjectMeta
-  2 involvedObject core.ObjectReference
+  2 involvedObject! core.ObjectReference
   3 reason string
   4 message string
   5 source core.EventSource
@@ -815,8 +821,8 @@ core.Event
   11 series *core.EventSeries
   12 action string
   13 related *core.ObjectReference
-  14 reportingComponent string
-  15 reportingInstance string
+  14 reportingComponent! string
+  15 reportingInstance! string
 core.EventSeries
   1 count int32
   2 lastObservedTime MicroTime
@@ -830,8 +836,8 @@ apps.Deployment
   3 status apps.DeploymentStatus
 apps.DeploymentSpec
   1 replicas *int32
-  2 selector *meta.LabelSelector
-  3 template core.PodTemplateSpec
+  2 selector! *meta.LabelSelector
+  3 template! core.PodTemplateSpec
   4 strategy apps.DeploymentStrategy
   5 minReadySeconds int32
   6 revisionHistoryLimit *int32
@@ -855,8 +861,8 @@ apps.DeploymentStatus
   6 conditions []apps.DeploymentCondition
   8 collisionCount *int32
 apps.DeploymentCondition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   6 lastUpdateTime Time
   7 lastTransitionTime Time
   4 reason string
@@ -868,10 +874,10 @@ apps.ReplicaSet
 apps.ReplicaSetSpec
   1 replicas *int32
   4 minReadySeconds int32
-  2 selector *meta.LabelSelector
+  2 selector! *meta.LabelSelector
   3 template core.PodTemplateSpec
 apps.ReplicaSetStatus
-  1 replicas int32
+  1 replicas! int32
   2 fullyLabeledReplicas int32
   4 readyReplicas int32
   5 availableReplicas int32
@@ -879,8 +885,8 @@ apps.ReplicaSetStatus
   3 observedGeneration int64
   6 conditions []apps.WorkloadCondition
 apps.WorkloadCondition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   3 lastTransitionTime Time
   4 reason string
   5 message string
@@ -889,8 +895,8 @@ apps.DaemonSet
   2 spec apps.DaemonSetSpec
   3 status apps.DaemonSetStatus
 apps.DaemonSetSpec
-  1 selector *meta.LabelSelector
-  2 template core.PodTemplateSpec
+  1 selector! *meta.LabelSelector
+  2 template! core.PodTemplateSpec
   3 updateStrategy apps.DaemonSetUpdateStrategy
   4 minReadySeconds int32
   6 revisionHistoryLimit *int32
@@ -901,10 +907,10 @@ apps.RollingUpdateDaemonSet
   1 maxUnavailable *IntOrString
   2 maxSurge *IntOrString
 apps.DaemonSetStatus
-  1 currentNumberScheduled int32
-  2 numberMisscheduled int32
-  3 desiredNumberScheduled int32
-  4 numberReady int32
+  1 currentNumberScheduled! int32
+  2 numberMisscheduled! int32
+  3 desiredNumberScheduled! int32
+  4 numberReady! int32
   5 observedGeneration int64
   6 updatedNumberScheduled int32
   7 numberAvailable int32
@@ -917,8 +923,8 @@ apps.StatefulSet
   3 status apps.StatefulSetStatus
 apps.StatefulSetSpec
   1 replicas *int32
-  2 selector *meta.LabelSelector
-  3 template core.PodTemplateSpec
+  2 selector! *meta.LabelSelector
+  3 template! core.PodTemplateSpec
   4 volumeClaimTemplates []core.PersistentVolumeClaim
   5 serviceName string
   6 podManagementPolicy string
@@ -940,7 +946,7 @@ apps.StatefulSetOrdinals
   1 start int32
 apps.StatefulSetStatus
   1 observedGeneration int64
-  2 replicas int32
+  2 replicas! int32
   3 readyReplicas int32
   4 currentReplicas int32
   5 updatedReplicas int32
@@ -968,27 +974,27 @@ batch.JobSpec
   13 maxFailedIndexes *int32
   4 selector *meta.LabelSelector
   5 manualSelector *bool
-  6 template core.PodTemplateSpec
+  6 template! core.PodTemplateSpec
   8 ttlSecondsAfterFinished *int32
   9 completionMode *string
   10 suspend *bool
   14 podReplacementPolicy *string
   15 managedBy *string
 batch.PodFailurePolicy
-  1 rules []batch.PodFailurePolicyRule
+  1 rules! []batch.PodFailurePolicyRule
 batch.PodFailurePolicyRule
-  1 action string
+  1 action! string
   2 onExitCodes *batch.PodFailurePolicyOnExitCodesRequirement
   3 onPodConditions []batch.PodFailurePolicyOnPodConditionsPattern
 batch.PodFailurePolicyOnExitCodesRequirement
   1 containerName *string
-  2 operator string
-  3 values []int32
+  2 operator! string
+  3 values! []int32
 batch.PodFailurePolicyOnPodConditionsPattern
-  1 type string
+  1 type! string
   2 status string
 batch.SuccessPolicy
-  1 rules []batch.SuccessPolicyRule
+  1 rules! []batch.SuccessPolicyRule
 batch.SuccessPolicyRule
   1 succeededIndexes *string
   2 succeededCount *int32
@@ -1005,8 +1011,8 @@ batch.JobStatus
   8 uncountedTerminatedPods *batch.UncountedTerminatedPods
   9 ready *int32
 batch.JobCondition
-  1 type string
-  2 status string
+  1 type! string
+  2 status! string
   3 lastProbeTime Time
   4 lastTransitionTime Time
   5 reason string
@@ -1019,12 +1025,12 @@ batch.CronJob
   2 spec batch.CronJobSpec
   3 status batch.CronJobStatus
 batch.CronJobSpec
-  1 schedule string
+  1 schedule! string
   8 timeZone *string
   2 startingDeadlineSeconds *int64
   3 concurrencyPolicy string
   4 suspend *bool
-  5 jobTemplate batch.JobTemplateSpec
+  5 jobTemplate! batch.JobTemplateSpec
   6 successfulJobsHistoryLimit *int32
   7 failedJobsHistoryLimit *int32
 batch.CronJobStatus
@@ -1034,15 +1040,15 @@ batch.CronJobStatus
 
 rbac.Role
   1 metadata meta.ObjectMeta
-  2 rules []rbac.PolicyRule
+  2 rules! []rbac.PolicyRule
 rbac.ClusterRole
   1 metadata meta.ObjectMeta
-  2 rules []rbac.PolicyRule
+  2 rules! []rbac.PolicyRule
   3 aggregationRule *rbac.AggregationRule
 rbac.AggregationRule
   1 clusterRoleSelectors []meta.LabelSelector
 rbac.PolicyRule
-  1 verbs []string
+  1 verbs! []string
   2 apiGroups []string
   3 resources []string
   4 resourceNames []string
@@ -1050,20 +1056,20 @@ rbac.PolicyRule
 rbac.RoleBinding
   1 metadata meta.ObjectMeta
   2 subjects []rbac.Subject
-  3 roleRef rbac.RoleRef
+  3 roleRef! rbac.RoleRef
 rbac.ClusterRoleBinding
   1 metadata meta.ObjectMeta
   2 subjects []rbac.Subject
-  3 roleRef rbac.RoleRef
+  3 roleRef! rbac.RoleRef
 rbac.Subject
-  1 kind string
+  1 kind! string
   2 apiGroup string
-  3 name string
+  3 name! string
   4 namespace string
 rbac.RoleRef
-  1 apiGroup string
-  2 kind string
-  3 name string
+  1 apiGroup! string
+  2 kind! string
+  3 name! string
 
 coordination.Lease
   1 metadata meta.ObjectMeta
@@ -1079,11 +1085,11 @@ coordination.LeaseSpec
 
 discovery.EndpointSlice
   1 metadata meta.ObjectMeta
-  4 addressType string
-  2 endpoints []discovery.Endpoint
-  3 ports []discovery.EndpointPort
+  4 addressType! string
+  2 endpoints! []discovery.Endpoint
+  3 ports! []discovery.EndpointPort
 discovery.Endpoint
-  1 addresses []string
+  1 addresses! []string
   2 conditions discovery.EndpointConditions
   3 hostname *string
   4 targetRef *core.ObjectReference
@@ -1099,9 +1105,9 @@ discovery.EndpointHints
   1 forZones []discovery.ForZone
   2 forNodes []discovery.ForNode
 discovery.ForZone
-  1 name string
+  1 name! string
 discovery.ForNode
-  1 name string
+  1 name! string
 discovery.EndpointPort
   1 name *string
   2 protocol *string
@@ -1120,10 +1126,10 @@ policy.PodDisruptionBudgetSpec
 policy.PodDisruptionBudgetStatus
   1 observedGeneration int64
   2 disruptedPods map<string,Time>
-  3 disruptionsAllowed int32
-  4 currentHealthy int32
-  5 desiredHealthy int32
-  6 expectedPods int32
+  3 disruptionsAllowed! int32
+  4 currentHealthy! int32
+  5 desiredHealthy! int32
+  6 expectedPods! int32
   7 conditions []meta.Condition
 policy.Eviction
   1 metadata meta.ObjectMeta
@@ -1131,7 +1137,7 @@ policy.Eviction
 
 events.Event
   1 metadata meta.ObjectMeta
-  2 eventTime MicroTime
+  2 eventTime! MicroTime
   3 series *events.EventSeries
   4 reportingController string
   5 reportingInstance string
@@ -1156,7 +1162,7 @@ autoscaling.Scale
 autoscaling.ScaleSpec
   1 replicas int32
 autoscaling.ScaleStatus
-  1 replicas int32
+  1 replicas! int32
   2 selector string
 
 authorization.SelfSubjectAccessReview
@@ -1205,7 +1211,7 @@ authorization.NonResourceAttributes
   1 path string
   2 verb string
 authorization.SubjectAccessReviewStatus
-  1 allowed bool
+  1 allowed! bool
   4 denied bool
   2 reason string
   3 evaluationError string
@@ -1216,17 +1222,17 @@ authorization.SelfSubjectRulesReview
 authorization.SelfSubjectRulesReviewSpec
   1 namespace string
 authorization.SubjectRulesReviewStatus
-  1 resourceRules []authorization.ResourceRule
-  2 nonResourceRules []authorization.NonResourceRule
-  3 incomplete bool
+  1 resourceRules! []authorization.ResourceRule
+  2 nonResourceRules! []authorization.NonResourceRule
+  3 incomplete! bool
   4 evaluationError string
 authorization.ResourceRule
-  1 verbs []string
+  1 verbs! []string
   2 apiGroups []string
   3 resources []string
   4 resourceNames []string
 authorization.NonResourceRule
-  1 verbs []string
+  1 verbs! []string
   2 nonResourceURLs []string
 
 authentication.TokenRequest
@@ -1234,7 +1240,7 @@ authentication.TokenRequest
   2 spec authentication.TokenRequestSpec
   3 status authentication.TokenRequestStatus
 authentication.TokenRequestSpec
-  1 audiences []string
+  1 audiences! []string
   4 expirationSeconds *int64
   3 boundObjectRef *authentication.BoundObjectReference
 authentication.BoundObjectReference
@@ -1243,8 +1249,8 @@ authentication.BoundObjectReference
   3 name string
   4 uid string
 authentication.TokenRequestStatus
-  1 token string
-  2 expirationTimestamp Time
+  1 token! string
+  2 expirationTimestamp! Time
 authentication.TokenReview
   1 metadata meta.ObjectMeta
   2 spec authentication.TokenReviewSpec
@@ -1321,6 +1327,8 @@ class Field:
     repeated: bool = False
     map_key: str | None = None  # set for map<K,V>
     inline: bool = False
+    always: bool = False  # `!`: no omitempty in Go, the zero value is written
+    omitzero: bool = False  # `?`: a zero struct (Time) is left out
 
 
 def _parse_type(text: str) -> dict[str, Any]:
@@ -1348,7 +1356,8 @@ def parse_schema(text: str) -> dict[str, dict[int, Field]]:
             continue
         number, name, type_text = line.split(maxsplit=2)
         assert current is not None, f"schema line {lineno}: a field before any message"
-        current[int(number)] = Field(json=name, **_parse_type(type_text.strip()))
+        marks = {"always": name.endswith("!"), "omitzero": name.endswith("?")}
+        current[int(number)] = Field(json=name.rstrip("!?"), **marks, **_parse_type(type_text.strip()))
     for message, fields in messages.items():
         for field in fields.values():
             known = field.type in SCALARS or field.type in SPECIAL or field.type in messages
@@ -1491,16 +1500,23 @@ def decode_message(data: bytes, message: str, path: str = "") -> dict[str, Any]:
                 items.append(_value(field.type, wire_type, value, f"{where}[{len(items)}]"))
         else:
             decoded = _value(field.type, wire_type, value, where)
-            if field.pointer or not _is_go_zero(field.type, decoded):
+            if field.pointer or field.always or not _omitted_when_zero(field, decoded):
                 out[field.json] = decoded
             else:
                 out.pop(field.json, None)  # a later zero replaces an earlier value, as in Go
+    for field in fields.values():
+        if field.always and not field.inline and field.json not in out:
+            # never on the wire: a nil list, map or pointer (null), or a scalar Go writes as zero
+            plain_scalar = field.type in SCALARS and not (field.pointer or field.repeated or field.map_key)
+            out[field.json] = _zero(field.type) if plain_scalar else None
     return out
 
 
-def _is_go_zero(type_: str, value: Any) -> bool:
-    """A plain Go scalar at its zero value, which Go's JSON leaves out."""
-    return type_ in SCALARS and value in ("", 0, False)  # bytes are base64 text by now
+def _omitted_when_zero(field: Field, value: Any) -> bool:
+    """A plain Go field at its zero value that Go's JSON leaves out (omitempty, omitzero)."""
+    if field.type in SCALARS:
+        return value in ("", 0, False)  # bytes are base64 text by now
+    return field.omitzero and value is None
 
 
 def _map_entry(data: bytes, field: Field, where: str) -> tuple[str, Any]:
