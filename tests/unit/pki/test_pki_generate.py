@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -226,12 +227,32 @@ def test_an_unwritable_state_directory_is_an_error_and_nothing_is_written(tmp_pa
     assert blocker.read_text() == "a file where the state directory should go\n"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permission bits")
-def test_a_read_only_state_directory_is_an_error(tmp_path, generated):
-    state = tmp_path / "ro"
-    state.mkdir(mode=0o500)
-    with pytest.raises(PkiError, match="cannot write to the state directory"):
-        generate(generated["ha"].inventory, state / "ha", now=NOW)
+def test_a_directory_the_user_may_not_write_is_an_error(tmp_path):
+    """A real permission error: the run is made as `nobody` when the tests run as root (root writes anywhere)."""
+    import tempfile
+
+    as_user: list[str] = []
+    base = tmp_path
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.fail("setpriv (util-linux) is needed to run as nobody")
+        as_user = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+        base = Path(tempfile.mkdtemp(prefix="labkit-pki-ro-"))  # tmp_path's parents are closed to nobody
+        base.chmod(0o755)
+    try:
+        (base / "labkit").mkdir(mode=0o755)  # owned by us, read-only for the user running generate
+        result = subprocess.run(
+            [*as_user, str(REPO / ".venv/bin/invoke"), "pki.generate", "--lab", "single"],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+            env={"PATH": os.environ["PATH"], "LABKIT_HOME": str(base / "labkit"), "HOME": str(base),
+                 "PYTHONDONTWRITEBYTECODE": "1"})
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"cannot write to the state directory {base / 'labkit' / 'single'}: Permission denied" in result.stderr
+        assert "nothing was written" in result.stderr
+        assert list((base / "labkit").iterdir()) == []
+    finally:
+        if base != tmp_path:
+            shutil.rmtree(base)
 
 
 def test_an_inventory_with_two_hosts_on_one_address_is_refused(tmp_path):
