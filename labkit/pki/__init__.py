@@ -39,9 +39,10 @@ Choices, and why:
   to etcd.
 * **ECDSA P-256 keys** for the CAs and every certificate; kubeadm defaults to
   RSA 2048 and supports ECDSA P-256 (``encryptionAlgorithm: ECDSA-P256``).
-  P-256 keys are made in microseconds instead of a tenth of a second, so a
-  whole lab's PKI (about 25 keys) and the tests stay fast; kubectl, the
-  Python client, Python's ssl and etcd all accept them. The service-account
+  A P-256 key is made about a hundred times faster than an RSA 2048 one
+  (around 1 ms against 100-200 ms, measured here), so the ha lab's 21 keys,
+  every reissue and the tests stay quick; kubectl, the Python client,
+  Python's ssl and etcd all accept them. The service-account
   key stays RSA 2048: tokens are RS256.
 * **Validity**: CAs 10 years, certificates 1 year (capped at the CA's end),
   backdated 5 minutes, as kubeadm. ``pki.generate`` reissues a certificate
