@@ -64,6 +64,9 @@ class Attributes:
     namespace: str = ""
     name: str = ""
     path: str = ""
+    # list/watch selectors: the Node authorizer lets a kubelet list only ``spec.nodeName=<itself>``
+    field_selector: str = ""
+    label_selector: str = ""
 
 
 class Authenticator(Protocol):
@@ -109,7 +112,8 @@ def request_attributes(request: web.Request, user: UserInfo) -> Attributes:
             if r.plural == "namespaces" and info.name:
                 namespace = info.name  # upstream: a namespace is in itself
             return Attributes(user, verb, True, r.group, r.version, r.plural, info.subresource or "", namespace,
-                              info.name or "", path)
+                              info.name or "", path, request.query.get("fieldSelector", ""),
+                              request.query.get("labelSelector", ""))
     return Attributes(user, method.lower(), False, path=path)
 
 
