@@ -76,8 +76,9 @@ class UnknownKind(ProtobufError):
 # a plain list); or another message of the table. Prefixes: `*` a Go pointer
 # (kept even when zero), `[]` repeated, `map<K,V>` a map, `inline` a Go embedded
 # struct whose fields sit in the parent's JSON object. After the JSON name:
-# `!` the Go field has no `omitempty` (its zero is written: false, 0, "", null),
-# `?` it has `omitzero` (a zero Time is left out instead of null).
+# `!` the Go field has no `omitempty` (its zero is written: false, 0, "", null;
+# marked on scalars, lists, maps and pointers only - Go always writes plain
+# structs), `?` it has `omitzero` (a zero Time is left out instead of null).
 
 SCHEMA = """
 meta.ObjectMeta
@@ -122,7 +123,7 @@ meta.Condition
   1 type! string
   2 status! string
   3 observedGeneration int64
-  4 lastTransitionTime! Time
+  4 lastTransitionTime Time
   5 reason! string
   6 message! string
 meta.DeleteOptions
@@ -642,7 +643,7 @@ core.ContainerStateTerminated
   7 containerID string
 core.Binding
   1 metadata meta.ObjectMeta
-  2 target! core.ObjectReference
+  2 target core.ObjectReference
 
 core.Node
   1 metadata meta.ObjectMeta
@@ -774,6 +775,19 @@ core.EndpointPort
   3 protocol string
   4 appProtocol *string
 
+core.LimitRange
+  1 metadata meta.ObjectMeta
+  2 spec core.LimitRangeSpec
+core.LimitRangeSpec
+  1 limits! []core.LimitRangeItem
+core.LimitRangeItem
+  1 type! string
+  2 max map<string,Quantity>
+  3 min map<string,Quantity>
+  4 default map<string,Quantity>
+  5 defaultRequest map<string,Quantity>
+  6 maxLimitRequestRatio map<string,Quantity>
+
 core.ConfigMap
   1 metadata meta.ObjectMeta
   4 immutable *bool
@@ -809,7 +823,7 @@ core.ResourceQuotaStatus
   2 used map<string,Quantity>
 core.Event
   1 metadata meta.ObjectMeta
-  2 involvedObject! core.ObjectReference
+  2 involvedObject core.ObjectReference
   3 reason string
   4 message string
   5 source core.EventSource
@@ -837,7 +851,7 @@ apps.Deployment
 apps.DeploymentSpec
   1 replicas *int32
   2 selector! *meta.LabelSelector
-  3 template! core.PodTemplateSpec
+  3 template core.PodTemplateSpec
   4 strategy apps.DeploymentStrategy
   5 minReadySeconds int32
   6 revisionHistoryLimit *int32
@@ -896,7 +910,7 @@ apps.DaemonSet
   3 status apps.DaemonSetStatus
 apps.DaemonSetSpec
   1 selector! *meta.LabelSelector
-  2 template! core.PodTemplateSpec
+  2 template core.PodTemplateSpec
   3 updateStrategy apps.DaemonSetUpdateStrategy
   4 minReadySeconds int32
   6 revisionHistoryLimit *int32
@@ -924,7 +938,7 @@ apps.StatefulSet
 apps.StatefulSetSpec
   1 replicas *int32
   2 selector! *meta.LabelSelector
-  3 template! core.PodTemplateSpec
+  3 template core.PodTemplateSpec
   4 volumeClaimTemplates []core.PersistentVolumeClaim
   5 serviceName string
   6 podManagementPolicy string
@@ -974,7 +988,7 @@ batch.JobSpec
   13 maxFailedIndexes *int32
   4 selector *meta.LabelSelector
   5 manualSelector *bool
-  6 template! core.PodTemplateSpec
+  6 template core.PodTemplateSpec
   8 ttlSecondsAfterFinished *int32
   9 completionMode *string
   10 suspend *bool
@@ -1030,7 +1044,7 @@ batch.CronJobSpec
   2 startingDeadlineSeconds *int64
   3 concurrencyPolicy string
   4 suspend *bool
-  5 jobTemplate! batch.JobTemplateSpec
+  5 jobTemplate batch.JobTemplateSpec
   6 successfulJobsHistoryLimit *int32
   7 failedJobsHistoryLimit *int32
 batch.CronJobStatus
@@ -1056,11 +1070,11 @@ rbac.PolicyRule
 rbac.RoleBinding
   1 metadata meta.ObjectMeta
   2 subjects []rbac.Subject
-  3 roleRef! rbac.RoleRef
+  3 roleRef rbac.RoleRef
 rbac.ClusterRoleBinding
   1 metadata meta.ObjectMeta
   2 subjects []rbac.Subject
-  3 roleRef! rbac.RoleRef
+  3 roleRef rbac.RoleRef
 rbac.Subject
   1 kind! string
   2 apiGroup string
@@ -1137,7 +1151,7 @@ policy.Eviction
 
 events.Event
   1 metadata meta.ObjectMeta
-  2 eventTime! MicroTime
+  2 eventTime MicroTime
   3 series *events.EventSeries
   4 reportingController string
   5 reportingInstance string
@@ -1250,7 +1264,7 @@ authentication.BoundObjectReference
   4 uid string
 authentication.TokenRequestStatus
   1 token! string
-  2 expirationTimestamp! Time
+  2 expirationTimestamp Time
 authentication.TokenReview
   1 metadata meta.ObjectMeta
   2 spec authentication.TokenReviewSpec
@@ -1286,6 +1300,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("v1", "Secret"): "core.Secret",
     ("v1", "ServiceAccount"): "core.ServiceAccount",
     ("v1", "ResourceQuota"): "core.ResourceQuota",
+    ("v1", "LimitRange"): "core.LimitRange",
     ("v1", "Event"): "core.Event",
     ("v1", "Binding"): "core.Binding",
     ("events.k8s.io/v1", "Event"): "events.Event",
@@ -1505,8 +1520,8 @@ def decode_message(data: bytes, message: str, path: str = "") -> dict[str, Any]:
             else:
                 out.pop(field.json, None)  # a later zero replaces an earlier value, as in Go
     for field in fields.values():
-        if field.always and not field.inline and field.json not in out:
-            # never on the wire: a nil list, map or pointer (null), or a scalar Go writes as zero
+        if field.always and field.json not in out:
+            # not on the wire: a nil list, map or pointer (Go writes null), or a plain scalar (its zero)
             plain_scalar = field.type in SCALARS and not (field.pointer or field.repeated or field.map_key)
             out[field.json] = _zero(field.type) if plain_scalar else None
     return out
