@@ -1,0 +1,349 @@
+"""bench/apiserver: labkit-apiserver against raw etcd, on this machine, in one run.
+
+    .venv/bin/python bench/apiserver/run.py [--clients 50] [--watchers 100] [--scale 1.0]
+
+Starts a private etcd (Debian's) and labkit-apiserver on free loopback ports,
+then measures, each phase with ``--clients`` concurrent clients (one HTTP
+connection each, as 50 independent controllers would have):
+
+- raw etcd: puts and gets of ConfigMap-sized values with the apiserver's own
+  etcd client (``labkit.apiserver.etcd.Etcd``: one gRPC channel, like the server);
+- apiserver: creates, gets, updates (PUT with resourceVersion), lists (a
+  namespace of 100 ConfigMaps) and deletes of ConfigMaps over HTTP/JSON;
+- watch fan-out: ``--watchers`` watches of one namespace, then single
+  writes, one at a time: the time from starting the write to each watcher
+  holding the event.
+
+Prints throughput and p50/p99 latency per phase, the ratio apiserver creates
+/ raw etcd puts, and each of issue 2's targets with PASS/MISS. It is not a
+test: the numbers depend on the machine (the targets are for 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from aetcd import rpc
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from labkit.apiserver.etcd import Etcd  # noqa: E402
+from labkit.localplane import ApiserverProcess, EtcdProcess  # noqa: E402
+
+# What one object looks like in both paths: a small ConfigMap (~300 bytes of JSON).
+DATA = {"app.properties": "colour=blue\nsize=3\n" * 4, "mode": "bench"}
+
+
+def configmap(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "labels": {"app": "bench", "tier": "load"}}, "data": DATA}
+
+
+RAW_VALUE = json.dumps({**configmap("x"), "metadata": {"name": "x", "namespace": "bench", "uid": str(uuid.uuid4()),
+                                                       "creationTimestamp": "2026-12-01T00:00:00Z",
+                                                       "labels": {"app": "bench", "tier": "load"}}}).encode()
+
+
+def cpu_seconds(pid: int) -> float:
+    """user+system CPU a process has used (from /proc): a cost per operation that other load cannot inflate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# The processes whose CPU each phase charges: filled in by measure().
+WATCHED: dict[str, int] = {}
+
+
+@dataclass
+class Phase:
+    name: str
+    ops: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)  # seconds, one per operation
+    errors: int = 0
+    cpu: dict[str, float] = field(default_factory=dict)  # process name -> CPU seconds used during the phase
+
+    @property
+    def throughput(self) -> float:
+        return self.ops / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        """p-th percentile in milliseconds (nearest rank)."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        rank = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+        return ordered[rank] * 1000
+
+    def cpu_ms_per_op(self, process: str) -> float:
+        return self.cpu.get(process, 0.0) * 1000 / self.ops if self.ops else 0.0
+
+    def line(self) -> str:
+        costs = " ".join(f"{self.cpu_ms_per_op(p):>9.3f}" for p in WATCHED)
+        return (f"{self.name:<26} {self.ops:>6} {self.throughput:>8.0f} {self.percentile(50):>8.1f} "
+                f"{self.percentile(99):>8.1f} {self.percentile(100):>8.1f} {self.errors:>6} {costs}")
+
+
+async def run_concurrently(name: str, clients: int, ops: int, op) -> Phase:
+    """``ops`` calls of ``op(client_index, op_index)`` spread over ``clients`` tasks; each call timed."""
+    next_op = 0
+    latencies: list[float] = []
+    errors = 0
+
+    async def client(c: int) -> None:
+        nonlocal next_op, errors
+        while next_op < ops:
+            i = next_op
+            next_op += 1
+            started = time.perf_counter()
+            try:
+                await op(c, i)
+            except Exception as exc:  # counted and shown: a benchmark reports, it does not stop
+                errors += 1
+                if errors <= 3:
+                    print(f"  {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            latencies.append(time.perf_counter() - started)
+
+    cpu_before = {p: cpu_seconds(pid) for p, pid in WATCHED.items()}
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    seconds = time.perf_counter() - started
+    cpu = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in WATCHED.items()}
+    return Phase(name, ops, seconds, latencies, errors, cpu)
+
+
+# -- raw etcd ---------------------------------------------------------------------------------
+
+async def bench_etcd(endpoint: str, clients: int, ops: int) -> list[Phase]:
+    etcd = Etcd([endpoint])
+    try:
+        async def put(c: int, i: int) -> None:
+            await etcd.kv.Put(rpc.PutRequest(key=f"/bench/raw/{i:08d}".encode(), value=RAW_VALUE), timeout=10)
+
+        async def get(c: int, i: int) -> None:
+            _, kv = await etcd.get(f"/bench/raw/{i % ops:08d}".encode())
+            assert kv is not None
+
+        await run_concurrently("warm-up", clients, 200, put)
+        return [await run_concurrently("etcd put", clients, ops, put),
+                await run_concurrently("etcd get", clients, ops, get)]
+    finally:
+        await etcd.close()
+
+
+# -- the apiserver ---------------------------------------------------------------------------
+
+class Http:
+    """One aiohttp session (one connection) per benchmark client."""
+
+    def __init__(self, base: str, clients: int):
+        self.base = base
+        self.sessions = [aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1))
+                         for _ in range(clients)]
+
+    async def call(self, c: int, method: str, path: str, body: dict | None = None, expect: int = 200) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        async with self.sessions[c].request(method, path, data=data, headers=headers) as resp:
+            raw = await resp.read()
+            if resp.status != expect:
+                raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {raw[:200]!r}")
+            return json.loads(raw)
+
+    async def close(self) -> None:
+        for s in self.sessions:
+            await s.close()
+
+
+async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int) -> list[Phase]:
+    http = Http(url, clients)
+    ns = "bench"
+    cms = f"/api/v1/namespaces/{ns}/configmaps"
+    try:
+        await http.call(0, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": ns}}, 201)
+        await http.call(0, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                           "metadata": {"name": "bench-list"}}, 201)
+        for i in range(100):
+            await http.call(0, "POST", "/api/v1/namespaces/bench-list/configmaps", configmap(f"item-{i:03d}"), 201)
+        versions: dict[int, str] = {}
+
+        async def warm(c: int, i: int) -> None:
+            await http.call(c, "POST", cms, configmap(f"warm-{i}"), 201)
+
+        async def create(c: int, i: int) -> None:
+            made = await http.call(c, "POST", cms, configmap(f"cm-{i:06d}"), 201)
+            versions[i] = made["metadata"]["resourceVersion"]
+
+        async def get(c: int, i: int) -> None:
+            await http.call(c, "GET", f"{cms}/cm-{i % ops:06d}")
+
+        async def update(c: int, i: int) -> None:
+            body = configmap(f"cm-{i:06d}")
+            body["metadata"]["resourceVersion"] = versions[i]
+            body["data"] = {**DATA, "mode": "updated"}
+            await http.call(c, "PUT", f"{cms}/cm-{i:06d}", body)
+
+        async def list_100(c: int, i: int) -> None:
+            listed = await http.call(c, "GET", "/api/v1/namespaces/bench-list/configmaps")
+            assert len(listed["items"]) == 100
+
+        async def delete(c: int, i: int) -> None:
+            await http.call(c, "DELETE", f"{cms}/cm-{i:06d}")
+
+        await run_concurrently("warm-up", clients, 200, warm)
+        phases = [await run_concurrently("apiserver create", clients, ops, create),
+                  await run_concurrently("apiserver get", clients, ops, get),
+                  await run_concurrently("apiserver update", clients, ops, update),
+                  await run_concurrently("apiserver list (100 items)", clients, list_ops, list_100),
+                  await run_concurrently("apiserver delete", clients, ops, delete)]
+        return phases
+    finally:
+        await http.close()
+
+
+async def bench_watch_fanout(url: str, watchers: int, events: int) -> Phase:
+    """``watchers`` watches of one namespace; ``events`` writes one at a time; write-to-delivery per watcher."""
+    ns = "bench-watch"
+    path = f"/api/v1/namespaces/{ns}/configmaps"
+    writer = aiohttp.ClientSession(url)
+    sessions = [aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=1)) for _ in range(watchers)]
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+    pending: dict[str, int] = {}
+    all_in = {}
+    try:
+        async with writer.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                             "metadata": {"name": ns}}) as resp:
+            assert resp.status == 201, await resp.text()
+        async with writer.get(path) as resp:
+            rv = (await resp.json())["metadata"]["resourceVersion"]
+        ready = asyncio.Event()
+        opened = 0
+
+        async def watch(s: aiohttp.ClientSession) -> None:
+            nonlocal opened
+            params = {"watch": "1", "resourceVersion": rv, "timeoutSeconds": "600"}
+            async with s.get(path, params=params) as resp:
+                assert resp.status == 200
+                opened += 1
+                if opened == watchers:
+                    ready.set()
+                async for line in resp.content:
+                    arrived = time.perf_counter()
+                    name = json.loads(line)["object"]["metadata"]["name"]
+                    latencies.append(arrived - sent[name])
+                    pending[name] -= 1
+                    if pending[name] == 0:
+                        all_in[name].set()
+                    if name == f"ev-{events - 1}":
+                        return
+
+        tasks = [asyncio.create_task(watch(s)) for s in sessions]
+        await asyncio.wait_for(ready.wait(), 30)
+        await asyncio.sleep(0.5)  # every watch is registered with etcd, not just answered 200
+        cpu_before = {p: cpu_seconds(pid) for p, pid in WATCHED.items()}
+        started = time.perf_counter()
+        for k in range(events):
+            name = f"ev-{k}"
+            pending[name] = watchers
+            all_in[name] = asyncio.Event()
+            sent[name] = time.perf_counter()
+            async with writer.post(path, json=configmap(name)) as resp:
+                assert resp.status == 201, await resp.text()
+            await asyncio.wait_for(all_in[name].wait(), 30)
+            await asyncio.sleep(0.02)
+        seconds = time.perf_counter() - started
+        cpu = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in WATCHED.items()}
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+        return Phase(f"watch fan-out x{watchers}", events * watchers, seconds, latencies, cpu=cpu)
+    finally:
+        await writer.close()
+        for s in sessions:
+            await s.close()
+
+
+# -- main -----------------------------------------------------------------------------------
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+async def measure(args) -> int:
+    base = Path(tempfile.mkdtemp(prefix="labkit-bench-apiserver-"))
+    etcd = EtcdProcess(data_dir=base / "etcd").start()
+    server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log",
+                              extra_args=tuple(args.apiserver_arg)).start()
+    WATCHED.update({"apiserver": server.proc.pid, "etcd": etcd.proc.pid, "bench": os.getpid()})
+    ops = max(100, int(2000 * args.scale))
+    list_ops = max(50, int(500 * args.scale))
+    try:
+        print(f"labkit-apiserver {server.url} on etcd {etcd.endpoint}; {args.clients} clients, "
+              f"{ops} ops per phase (lists: {list_ops}), {args.watchers} watchers x {args.events} events; "
+              f"load average before: {os.getloadavg()[0]:.1f}")
+        raw = await bench_etcd(etcd.endpoint, args.clients, ops)
+        api = await bench_apiserver(server.url, args.clients, ops, list_ops)
+        fanout = await bench_watch_fanout(server.url, args.watchers, args.events)
+    finally:
+        server.stop()
+        etcd.stop()
+        log = server.log()
+        if "Traceback" in log:
+            print(log[-4000:], file=sys.stderr)
+        shutil.rmtree(base, ignore_errors=True)
+
+    print(f"load average after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs: above that, other work "
+          "shared the machine and the latencies are inflated; the CPU ms/op columns are not)")
+    print()
+    print(f"{'':<26} {'':>6} {'':>8} {'':>8} {'':>8} {'':>8} {'':>6} {'CPU ms per op':^29}")
+    print(f"{'phase':<26} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
+          + " ".join(f"{p:>9}" for p in WATCHED))
+    for phase in raw + api + [fanout]:
+        print(phase.line())
+    by = {p.name: p for p in raw + api}
+    ratio = by["apiserver create"].throughput / by["etcd put"].throughput
+    mutating_p99 = max(by[n].percentile(99) for n in ("apiserver create", "apiserver update", "apiserver delete"))
+    checks = [
+        (f"p99 of mutating calls (create/update/delete) {mutating_p99:.1f} ms < 100 ms", mutating_p99 < 100),
+        (f"p99 of gets {by['apiserver get'].percentile(99):.1f} ms < 50 ms", by["apiserver get"].percentile(99) < 50),
+        (f"creates / raw etcd puts = {by['apiserver create'].throughput:.0f} / {by['etcd put'].throughput:.0f} "
+         f"= {ratio:.0%} >= 30%", ratio >= 0.30),
+        (f"watch fan-out p99 {fanout.percentile(99):.1f} ms < 100 ms", fanout.percentile(99) < 100),
+    ]
+    print()
+    for text, ok in checks:
+        print(f"{verdict(ok)}  {text}")
+    errors = sum(p.errors for p in raw + api + [fanout])
+    if errors:
+        print(f"\n{errors} operations failed (see stderr)")
+    return 0 if errors == 0 else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=50, help="concurrent clients per phase (default 50)")
+    p.add_argument("--watchers", type=int, default=100, help="concurrent watchers for the fan-out (default 100)")
+    p.add_argument("--events", type=int, default=30, help="events written during the fan-out (default 30)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the operations per phase (default 1.0)")
+    p.add_argument("--apiserver-arg", action="append", default=[], help="extra flag for labkit-apiserver")
+    args = p.parse_args()
+    return asyncio.run(measure(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
