@@ -89,6 +89,8 @@ RESOURCES: tuple[Resource, ...] = (
     _r("", "v1", "ConfigMap", "configmaps", True, short=["cm"]),
     _r("", "v1", "Secret", "secrets", True),
     _r("", "v1", "ServiceAccount", "serviceaccounts", True, short=["sa"], sub=["token"]),
+    _r("", "v1", "ResourceQuota", "resourcequotas", True, short=["quota"], sub=["status"]),
+    _r("", "v1", "LimitRange", "limitranges", True, short=["limits"]),
     _r("", "v1", "Event", "events", True, short=["ev"]),
     # events.k8s.io/v1 events are the core events, stored once
     _r("events.k8s.io", "v1", "Event", "events", True, storage="events", short=["ev"]),
@@ -106,6 +108,9 @@ RESOURCES: tuple[Resource, ...] = (
     _r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
     _r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    # authentication.k8s.io/v1: computed per request (labkit/apiserver/auth/tokenrequest.py), never stored
+    _r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
+    _r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",)),
     # discovery.k8s.io/v1
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # policy/v1
@@ -114,7 +119,7 @@ RESOURCES: tuple[Resource, ...] = (
 
 # Groups in the order discovery lists them (core first, as upstream).
 GROUP_ORDER: tuple[str, ...] = (
-    "", "apps", "events.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
+    "", "apps", "events.k8s.io", "authentication.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
     "coordination.k8s.io", "discovery.k8s.io",
 )
 

@@ -1433,6 +1433,106 @@ def validate_pdb(pdb: dict, errs: Errors) -> None:
         errs.not_supported("spec.unhealthyPodEvictionPolicy", policy, ["AlwaysAllow", "IfHealthyBudget"])
 
 
+# -- quotas and limit ranges -------------------------------------------------------
+
+QUOTA_SCOPES = ["BestEffort", "CrossNamespacePodAffinity", "NotBestEffort", "NotTerminating", "PriorityClass",
+                "Terminating", "VolumeAttributesClass"]
+LIMIT_TYPES = ["Container", "PersistentVolumeClaim", "Pod"]
+
+
+def _validate_quantities(values: Any, path: str, errs: Errors) -> dict[str, Decimal]:
+    """Each value a quantity >= 0; returns the parsed ones, by resource name."""
+    parsed = {}
+    for name, qty in _dict(values).items():
+        for msg in is_qualified_name(name):
+            errs.invalid(f"{path}[{name}]", name, msg)
+        q = parse_quantity(qty)
+        if q is None:
+            errs.invalid(f"{path}[{name}]", qty, "quantities must match the regular expression "
+                         "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        elif q < 0:
+            errs.invalid(f"{path}[{name}]", qty, "must be greater than or equal to 0")
+        else:
+            parsed[name] = q
+    return parsed
+
+
+def validate_resource_quota(quota: dict, errs: Errors) -> None:
+    spec = _dict(quota.get("spec"))
+    _validate_quantities(spec.get("hard"), "spec.hard", errs)
+    for i, scope in enumerate(_list(spec.get("scopes"))):
+        if scope not in QUOTA_SCOPES:
+            errs.not_supported(f"spec.scopes[{i}]", scope, QUOTA_SCOPES)
+    status = _dict(quota.get("status"))
+    _validate_quantities(status.get("hard"), "status.hard", errs)
+    _validate_quantities(status.get("used"), "status.used", errs)
+
+
+def validate_limit_range(lr: dict, errs: Errors) -> None:
+    """Upstream's checks: min <= defaultRequest <= default <= max for every resource named in several."""
+    for i, item in enumerate(_list(_dict(lr.get("spec")).get("limits"))):
+        path = f"spec.limits[{i}]"
+        item = _dict(item)
+        kind = item.get("type")
+        if not kind:
+            errs.required(f"{path}.type")
+        elif kind not in LIMIT_TYPES:
+            errs.not_supported(f"{path}.type", kind, LIMIT_TYPES)
+        q = {key: _validate_quantities(item.get(key), f"{path}.{key}", errs)
+             for key in ("max", "min", "default", "defaultRequest", "maxLimitRequestRatio")}
+        raw = {key: _dict(item.get(key)) for key in q}
+        if kind == "Pod":
+            for key in ("default", "defaultRequest"):
+                if raw[key]:
+                    errs.forbidden(f"{path}.{key}", f"may not be specified when `type` is 'Pod'")
+        for name in set().union(*q.values()):
+            lo, hi = q["min"].get(name), q["max"].get(name)
+            dflt, dreq = q["default"].get(name), q["defaultRequest"].get(name)
+            ratio = q["maxLimitRequestRatio"].get(name)
+            if lo is not None and hi is not None and lo > hi:
+                errs.invalid(f"{path}.min[{name}]", raw["min"][name],
+                             f"min value {raw['min'][name]} is greater than max value {raw['max'][name]}")
+            if dreq is not None and hi is not None and dreq > hi:
+                errs.invalid(f"{path}.defaultRequest[{name}]", raw["defaultRequest"][name],
+                             f"default request value {raw['defaultRequest'][name]} is greater than max value "
+                             f"{raw['max'][name]}")
+            if dreq is not None and lo is not None and lo > dreq:
+                errs.invalid(f"{path}.defaultRequest[{name}]", raw["defaultRequest"][name],
+                             f"min value {raw['min'][name]} is greater than default request value "
+                             f"{raw['defaultRequest'][name]}")
+            if dflt is not None and hi is not None and dflt > hi:
+                errs.invalid(f"{path}.default[{name}]", raw["default"][name],
+                             f"default value {raw['default'][name]} is greater than max value {raw['max'][name]}")
+            if dflt is not None and lo is not None and lo > dflt:
+                errs.invalid(f"{path}.default[{name}]", raw["default"][name],
+                             f"min value {raw['min'][name]} is greater than default value {raw['default'][name]}")
+            if dreq is not None and dflt is not None and dreq > dflt:
+                errs.invalid(f"{path}.defaultRequest[{name}]", raw["defaultRequest"][name],
+                             f"default request value {raw['defaultRequest'][name]} is greater than default limit "
+                             f"value {raw['default'][name]}")
+            if ratio is not None and ratio < 1:
+                errs.invalid(f"{path}.maxLimitRequestRatio[{name}]", raw["maxLimitRequestRatio"][name],
+                             "ratio must be greater than or equal to 1")
+
+
+def _default_limit_range(lr: dict) -> None:
+    """Upstream's SetDefaults_LimitRangeItem: default limit <- max, default request <- default limit, then min."""
+    for item in _list(_dict(lr.get("spec")).get("limits")):
+        if not isinstance(item, dict) or item.get("type") != "Container":
+            continue
+        dflt, dreq = _sub(item, "default"), _sub(item, "defaultRequest")
+        for name, value in _dict(item.get("max")).items():
+            dflt.setdefault(name, value)
+        for name, value in dflt.items():
+            dreq.setdefault(name, value)
+        for name, value in _dict(item.get("min")).items():
+            dreq.setdefault(name, value)
+        if not dflt:
+            item.pop("default")
+        if not dreq:
+            item.pop("defaultRequest")
+
+
 # -- config and identity ---------------------------------------------------------
 
 MAX_CONFIG_SIZE = 1024 * 1024
@@ -1629,6 +1729,8 @@ _CREATE_RULES: dict[tuple[str, str], Callable[[dict, Errors], None]] = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): lambda o, e: validate_role_binding(o, e, cluster=True),
     ("discovery.k8s.io/v1", "EndpointSlice"): validate_endpoint_slice,
     ("policy/v1", "PodDisruptionBudget"): validate_pdb,
+    ("v1", "ResourceQuota"): validate_resource_quota,
+    ("v1", "LimitRange"): validate_limit_range,
 }
 
 
@@ -2020,6 +2122,7 @@ _DEFAULTERS: dict[tuple[str, str], Callable[[dict], None]] = {
     ("v1", "Secret"): _default_secret,
     ("v1", "Endpoints"): _default_endpoints,
     ("v1", "Node"): _default_node,
+    ("v1", "LimitRange"): _default_limit_range,
     ("apps/v1", "Deployment"): _default_deployment,
     ("apps/v1", "ReplicaSet"): _default_replica_set,
     ("apps/v1", "DaemonSet"): _default_daemon_set,

@@ -19,9 +19,12 @@ import sys
 
 from aiohttp import web
 
-from labkit.api import errors, registry
+from labkit.api import registry
 from labkit.api.errors import StatusError
+from labkit.apiserver.admission_plugins import build_chain
 from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, ServiceAllocations
+from labkit.apiserver.encryption import EncryptionTransformer
+from labkit.apiserver.encryption import load_config as load_encryption_config
 from labkit.apiserver.etcd import Etcd, EtcdUnavailable, TLSFiles
 from labkit.apiserver.rest import Options, Registry
 from labkit.apiserver.server import ApiServer
@@ -47,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="this apiserver's address for the kubernetes Service's endpoints")
     p.add_argument("--service-cluster-ip-range", default="10.32.0.0/24", help="CIDR the Service IPs come from")
     p.add_argument("--service-node-port-range", default="30000-32767", help="range NodePorts come from")
+    p.add_argument("--enable-admission-plugins", default="",
+                   help="admission plugins to run besides the default ones (NamespaceLifecycle, LimitRanger, "
+                        "ServiceAccount, DefaultTolerationSeconds, ResourceQuota); always in upstream's order")
+    p.add_argument("--disable-admission-plugins", default="", help="default admission plugins to turn off")
+    p.add_argument("--encryption-provider-config", default="",
+                   help="EncryptionConfiguration file: how Secrets (and other listed resources) are encrypted in etcd")
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-9, as upstream's klog)")
     return p
 
@@ -82,10 +91,14 @@ async def ensure_bootstrap_objects(reg: Registry, first_service_ip: str, secure_
 async def serve(args: argparse.Namespace) -> None:
     servers = [s.strip() for s in args.etcd_servers.split(",") if s.strip()]
     etcd = Etcd(servers, TLSFiles(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile))
-    storage = Storage(etcd, args.etcd_prefix)
+    transformer = None
+    if args.encryption_provider_config:
+        transformer = EncryptionTransformer(load_encryption_config(args.encryption_provider_config), args.etcd_prefix)
+    storage = Storage(etcd, args.etcd_prefix, transformer=transformer)
     ips = ClusterIPAllocator(etcd, args.etcd_prefix, args.service_cluster_ip_range)
     ports = NodePortAllocator(etcd, args.etcd_prefix, args.service_node_port_range)
-    reg = Registry(storage, ServiceAllocations(ips, ports))
+    admission = build_chain(storage, args.enable_admission_plugins, args.disable_admission_plugins)
+    reg = Registry(storage, ServiceAllocations(ips, ports), admission)
 
     for attempt in range(60):  # etcd may start after us (systemd orders, but an HA restart may not)
         try:

@@ -17,9 +17,7 @@ and a ``dryRun=All`` request takes every step but the last write.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import random
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -225,7 +223,8 @@ class Registry:
             self.check_valid(resource, prepared)
             await self.admission.validate(attrs)
             try:
-                extras = await self.side_effects(resource, prepared, None)
+                # admission may add writes of its own (ResourceQuota: the quota's status.used)
+                extras = await self.side_effects(resource, prepared, None) + attrs.extra.get("extras", NO_EXTRAS)
                 if options.dry_run:
                     return prepared
                 return await self.storage.create(resource, prepared, extras)
@@ -343,7 +342,8 @@ class Registry:
                 if not finalizers:
                     updated["metadata"].pop("finalizers", None)
                 if strategy.finished_deleting(resource, updated):
-                    return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current))
+                    return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current)
+                                  + attrs.extra.get("extras", NO_EXTRAS))
                 return Change(obj=updated) if not _same(updated, current) else Change.none()
             namespace_held = resource.kind == "Namespace" and (current.get("spec") or {}).get("finalizers")
             if finalizers or grace > 0 or namespace_held:
@@ -351,7 +351,8 @@ class Registry:
                 if finalizers:
                     updated["metadata"]["finalizers"] = finalizers
                 return Change(obj=updated)
-            return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current))
+            return Change(obj=current, delete=True, extras=await self.side_effects(resource, None, current)
+                          + attrs.extra.get("extras", NO_EXTRAS))
 
         obj, what = await self.storage.update(resource, namespace, name, try_delete, dry_run=options.dry_run)
         return obj, what == "deleted"

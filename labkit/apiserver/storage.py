@@ -26,7 +26,7 @@ import base64
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from labkit.api import errors
 from labkit.api.conversion import convert
@@ -151,6 +151,10 @@ class Transformer:
     def from_storage(self, key: bytes, data: bytes) -> bytes:
         return data
 
+    def stale(self, key: bytes, data: bytes) -> bool:
+        """True when the stored value was written with an old key: rewrite it even if unchanged."""
+        return False
+
 
 class Storage:
     def __init__(self, etcd: Etcd, prefix: str = "/registry", transformer: Transformer | None = None):
@@ -263,7 +267,9 @@ class Storage:
             except RetryWrite:
                 continue
             if change.obj is None and not change.delete:
-                return current, "unchanged"
+                if not self.transformer.stale(kv.key, kv.value):
+                    return current, "unchanged"
+                change = Change(obj=current)  # same object, written again with the current first key
             if dry_run:
                 return (change.obj or current), ("deleted" if change.delete else "updated")
             op = Etcd.delete(key) if change.delete else Etcd.put(key, self._encode(key, change.obj))

@@ -742,6 +742,30 @@ def _pdb_row(obj: dict, now: datetime) -> list[Any]:
             _int(_get(obj, "status", "disruptionsAllowed")), _age(obj, now)]
 
 
+QUOTA_COLUMNS = (
+    NAME, AGE,
+    Column("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
+    Column("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use "
+                              "independent of contention on the node."),
+)
+LIMITRANGE_COLUMNS = (
+    NAME,
+    Column("Created At", "date", "CreationTimestamp is a timestamp representing the server time when this object "
+                                 "was created. It is represented in RFC3339 form and is in UTC."),
+)
+
+
+def _quota_row(obj: dict, now: datetime) -> list[Any]:
+    """``pods: 1/10, requests.cpu: 500m/2`` in REQUEST, the ``limits.*`` resources in LIMIT (sorted by name)."""
+    hard = _get(obj, "status", "hard", default=None) or {}
+    used = _get(obj, "status", "used", default=None) or {}
+    request, limit = [], []
+    for name in sorted(hard):
+        column = limit if name.split(".")[0] == "limits" and "." in name else request
+        column.append(f"{name}: {used.get(name, '0')}/{hard[name]}")
+    return [_name(obj), _age(obj, now), ", ".join(request), ", ".join(limit)]
+
+
 def _default_row(obj: dict, now: datetime) -> list[Any]:
     return [_name(obj), _age(obj, now)]
 
@@ -758,6 +782,8 @@ PRINTERS: dict[tuple[str, str], Printer] = {
     ("", "pods"): Printer(POD_COLUMNS, _pod_row, _pod_conditions),
     ("", "nodes"): Printer(NODE_COLUMNS, _node_row),
     ("", "namespaces"): Printer(NAMESPACE_COLUMNS, _namespace_row),
+    ("", "resourcequotas"): Printer(QUOTA_COLUMNS, _quota_row),
+    ("", "limitranges"): Printer(LIMITRANGE_COLUMNS, _role_row),
     ("", "services"): Printer(SERVICE_COLUMNS, _service_row),
     ("", "endpoints"): Printer(ENDPOINTS_COLUMNS, _endpoints_row),
     ("", "configmaps"): Printer(CONFIGMAP_COLUMNS, _configmap_row),

@@ -796,6 +796,40 @@ NAMESPACE_STATUS = struct(V1 + "NamespaceStatus", "The observed state of a names
     "conditions": merge_list(NAMESPACE_CONDITION, "type", "Current conditions."),
 })
 
+# -- quotas and limit ranges -----------------------------------------------------
+
+SCOPED_RESOURCE_SELECTOR_REQUIREMENT = struct(V1 + "ScopedResourceSelectorRequirement", "A requirement on a quota scope.", {
+    "scopeName": f(STRING, "The scope: Terminating, NotTerminating, BestEffort, NotBestEffort, PriorityClass ...", required=True),
+    "operator": f(STRING, "In, NotIn, Exists or DoesNotExist.", required=True),
+    "values": atomic_list(STRING, "Values for In and NotIn."),
+})
+
+RESOURCE_QUOTA_SPEC = struct(V1 + "ResourceQuotaSpec", "What a quota allows.", {
+    "hard": quantities("The most of each named resource the namespace may hold or use (pods, requests.cpu, count/secrets ...)."),
+    "scopes": atomic_list(STRING, "Only objects in every listed scope are counted."),
+    "scopeSelector": f(struct(V1 + "ScopeSelector", "Scopes as selector requirements.", {
+        "matchExpressions": atomic_list(SCOPED_RESOURCE_SELECTOR_REQUIREMENT, "Requirements that must all hold."),
+    }, map_type="atomic"), "Scopes as selector requirements."),
+})
+
+RESOURCE_QUOTA_STATUS = struct(V1 + "ResourceQuotaStatus", "What is used against what is allowed.", {
+    "hard": quantities("What is allowed (a copy of spec.hard)."),
+    "used": quantities("What the namespace uses now."),
+})
+
+LIMIT_RANGE_ITEM = struct(V1 + "LimitRangeItem", "Bounds and defaults for one kind of object.", {
+    "type": f(STRING, "Container, Pod or PersistentVolumeClaim.", required=True),
+    "max": quantities("Largest limit allowed, per resource."),
+    "min": quantities("Smallest request allowed, per resource."),
+    "default": quantities("Limit given to containers that set none."),
+    "defaultRequest": quantities("Request given to containers that set none."),
+    "maxLimitRequestRatio": quantities("Largest limit/request ratio allowed, per resource."),
+})
+
+LIMIT_RANGE_SPEC = struct(V1 + "LimitRangeSpec", "The limits of a LimitRange.", {
+    "limits": atomic_list(LIMIT_RANGE_ITEM, "One item per object type.", required=True),
+})
+
 # -- events ----------------------------------------------------------------------
 
 EVENT_SOURCE = struct(V1 + "EventSource", "Who reported an event.", {

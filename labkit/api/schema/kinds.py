@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import core as c
 from .meta import (CONDITION, DELETE_OPTIONS, LABEL_SELECTOR, OBJECT_META, kind, object_meta_field)
-from .types import (BOOL, BYTES, INT32, INT64, INT_OR_STRING, MICRO_TIME, QUANTITY, STRING, TIME, MapOf,
+from .types import (BOOL, BYTES, INT32, INT64, INT_OR_STRING, MICRO_TIME, QUANTITY, STRING, TIME, ListOf, MapOf,
                     atomic_list, f, merge_list, string_map, struct)
 
 V1 = "io.k8s.api.core.v1."
@@ -55,6 +55,17 @@ SERVICE_ACCOUNT = kind(V1 + "ServiceAccount", "", "v1", "ServiceAccount", "An id
     "secrets": merge_list(c.OBJECT_REFERENCE, "name", "Secrets of the account (legacy tokens).", list_type=None, map_keys=[]),
     "imagePullSecrets": atomic_list(c.LOCAL_OBJECT_REFERENCE, "Secrets used to pull images of its pods."),
     "automountServiceAccountToken": f(BOOL, "Mount a token into pods by default."),
+})
+
+RESOURCE_QUOTA = kind(V1 + "ResourceQuota", "", "v1", "ResourceQuota",
+                      "Limits on what a namespace may hold and use (enforced by the ResourceQuota admission plugin).", {
+    "spec": f(c.RESOURCE_QUOTA_SPEC, "The limits."),
+    "status": f(c.RESOURCE_QUOTA_STATUS, "What is used now, against what is allowed."),
+})
+
+LIMIT_RANGE = kind(V1 + "LimitRange", "", "v1", "LimitRange",
+                   "Per-container and per-pod resource bounds and defaults of a namespace (LimitRanger admission).", {
+    "spec": f(c.LIMIT_RANGE_SPEC, "The limits and defaults."),
 })
 
 EVENT = kind(V1 + "Event", "", "v1", "Event", "A report of something that happened to an object.", {
@@ -515,12 +526,63 @@ SCALE = kind("io.k8s.api.autoscaling.v1.Scale", "autoscaling", "v1", "Scale",
     }), "Observed scale."),
 })
 
+# -- authentication.k8s.io/v1 (computed per request, never stored) ---------------
+
+AUTHN = "io.k8s.api.authentication.v1."
+
+USER_INFO = struct(AUTHN + "UserInfo", "Who a user is: name, uid, groups and extra attributes.", {
+    "username": f(STRING, "The user's name, unique among all active users."),
+    "uid": f(STRING, "A unique value that identifies this user across time."),
+    "groups": atomic_list(STRING, "The groups this user is a part of."),
+    "extra": f(MapOf(ListOf(STRING)), "Any additional information provided by the authenticator."),
+})
+
+TOKEN_REVIEW = kind(AUTHN + "TokenReview", "authentication.k8s.io", "v1", "TokenReview",
+                    "Asks the apiserver who a bearer token belongs to.", {
+    "spec": f(struct(AUTHN + "TokenReviewSpec", "The token to check.", {
+        "token": f(STRING, "The opaque bearer token."),
+        "audiences": atomic_list(STRING, "Audiences the asking server identifies as."),
+    }), "The token to check.", required=True),
+    "status": f(struct(AUTHN + "TokenReviewStatus", "Whether the token is valid, and whose.", {
+        "authenticated": f(BOOL, "True when the token is valid."),
+        "user": f(USER_INFO, "The user the token belongs to."),
+        "audiences": atomic_list(STRING, "The audiences of the review the token is valid for."),
+        "error": f(STRING, "Why the token could not be checked."),
+    }), "The answer."),
+})
+
+SELF_SUBJECT_REVIEW = kind(AUTHN + "SelfSubjectReview", "authentication.k8s.io", "v1", "SelfSubjectReview",
+                           "Asks the apiserver who the request itself authenticated as (kubectl auth whoami).", {
+    "status": f(struct(AUTHN + "SelfSubjectReviewStatus", "The user the request authenticated as.", {
+        "userInfo": f(USER_INFO, "The user."),
+    }), "The answer."),
+})
+
+TOKEN_REQUEST = kind(AUTHN + "TokenRequest", "authentication.k8s.io", "v1", "TokenRequest",
+                     "Requests a token for a service account (serviceaccounts/token).", {
+    "spec": f(struct(AUTHN + "TokenRequestSpec", "What token is wanted.", {
+        "audiences": atomic_list(STRING, "The audiences of the token.", required=True),
+        "expirationSeconds": f(INT64, "The requested validity (at least 600 seconds)."),
+        "boundObjectRef": f(struct(AUTHN + "BoundObjectReference", "The object the token is bound to.", {
+            "kind": f(STRING, "Pod, Secret or Node."),
+            "apiVersion": f(STRING, "API version of the referent."),
+            "name": f(STRING, "Name of the referent."),
+            "uid": f(STRING, "UID of the referent."),
+        }), "The object the token dies with."),
+    }), "What token is wanted.", required=True),
+    "status": f(struct(AUTHN + "TokenRequestStatus", "The token.", {
+        "token": f(STRING, "The opaque bearer token.", required=True),
+        "expirationTimestamp": f(TIME, "When the token expires.", required=True),
+    }), "The token."),
+})
+
 # The kinds stored as resources, by (apiVersion, kind).
 RESOURCE_KINDS = {
     (s.gvks[0][0] + "/" + s.gvks[0][1] if s.gvks[0][0] else s.gvks[0][1], s.gvks[0][2]): s
-    for s in (NAMESPACE, POD, NODE, SERVICE, ENDPOINTS, CONFIG_MAP, SECRET, SERVICE_ACCOUNT, EVENT, EVENTS_EVENT,
+    for s in (NAMESPACE, POD, NODE, SERVICE, ENDPOINTS, CONFIG_MAP, SECRET, SERVICE_ACCOUNT, RESOURCE_QUOTA,
+              LIMIT_RANGE, EVENT, EVENTS_EVENT,
               LEASE, DEPLOYMENT, REPLICA_SET, DAEMON_SET, STATEFUL_SET, JOB, CRON_JOB, ROLE, ROLE_BINDING,
-              CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ENDPOINT_SLICE, PDB)
+              CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ENDPOINT_SLICE, PDB, TOKEN_REVIEW, SELF_SUBJECT_REVIEW)
 }
 
 # Bodies of subresources, by (apiVersion, kind).
@@ -528,4 +590,5 @@ SUBRESOURCE_KINDS = {
     ("v1", "Binding"): BINDING,
     ("policy/v1", "Eviction"): EVICTION,
     ("autoscaling/v1", "Scale"): SCALE,
+    ("authentication.k8s.io/v1", "TokenRequest"): TOKEN_REQUEST,
 }
