@@ -31,7 +31,7 @@ from labkit.provision.inventory import Inventory
 @dataclass
 class Change:
     path: str  # relative to the lab's state directory, e.g. "pki/apiserver.crt"
-    action: str  # created | reissued | rewritten | written
+    action: str  # created | reissued | rewritten | written | removed
     reason: str
 
 
