@@ -19,7 +19,6 @@ through grpc.aio directly, so nothing here hides how etcd is used.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator

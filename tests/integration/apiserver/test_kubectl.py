@@ -246,7 +246,7 @@ def test_cordon_drain_evicts_and_uncordon(kubectl):
         assert kubectl.json("get", "node", node, namespaced=False)["spec"]["unschedulable"] is True
         assert "SchedulingDisabled" in kubectl("get", "node", node, namespaced=False)
         out = kubectl("drain", node, "--force", "--grace-period=0", "--timeout=30s", namespaced=False)
-        assert f"pod/a evicted" in out and f"node/{node} drained" in out
+        assert "pod/a evicted" in out and f"node/{node} drained" in out
         assert kubectl("get", "pods", "-o", "name") == ""
         kubectl("uncordon", node, namespaced=False)
         assert not kubectl.json("get", "node", node, namespaced=False)["spec"].get("unschedulable")

@@ -7,15 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
-from labkit.api.errors import StatusError
-from labkit.client.api import ApiClient
-from labkit.client.kubeconfig import load_kubeconfig
 from labkit.localplane import free_port, stop_process, wait_http_ok
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,37 +18,8 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 def kubeconfig_path(apiserver, tmp_path) -> Path:
-    server = getattr(apiserver, "url", None) or f"http://127.0.0.1:{apiserver.insecure_port}"
-    path = tmp_path / "controller-manager.kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "local",
-        "clusters": [{"name": "local", "cluster": {"server": server}}],
-        "users": [{"name": "system:kube-controller-manager", "user": {}}],
-        "contexts": [{"name": "local", "context": {"cluster": "local", "user": "system:kube-controller-manager"}}],
-    }))
-    return path
-
-
-@pytest.fixture
-async def api(kubeconfig_path):
-    client = ApiClient(load_kubeconfig(kubeconfig_path), user_agent="labkit-tests")
-    yield client
-    await client.close()
-
-
-async def ensure_namespace(api: ApiClient, name: str) -> None:
-    try:
-        await api.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    except StatusError as exc:
-        if exc.reason != "AlreadyExists":
-            raise
-
-
-@pytest.fixture
-async def namespace(api) -> str:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await ensure_namespace(api, name)
-    return name
+    """The controller-manager's kubeconfig (api and namespace come from tests/integration/conftest.py)."""
+    return apiserver.kubeconfig(tmp_path / "controller-manager.kubeconfig", user="system:kube-controller-manager")
 
 
 class ControllerManagerProcess:

@@ -8,6 +8,7 @@ import pytest
 
 from labkit.api.errors import StatusError
 from labkit.client.leaderelection import LEASES
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -33,17 +34,6 @@ async def lease_holder(api):
             return None, None
         raise
     return lease["spec"].get("holderIdentity"), lease
-
-
-async def eventually(check, timeout):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, f"not reached within {timeout}s"
-        await asyncio.sleep(0.2)
 
 
 async def test_one_leader_and_failover_when_the_leader_is_killed(api, controller_manager):

@@ -1,10 +1,10 @@
 """The garbage collector in labkit-controller-manager, driven by the real kubectl's cascading deletes."""
 
-import asyncio
 
 import pytest
 
 from labkit.api.errors import StatusError
+from tests.integration.helpers import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -21,17 +21,6 @@ async def exists(api, resource, name, namespace):
         if exc.code == 404:
             return None
         raise
-
-
-async def eventually(check, timeout=60.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert loop.time() < deadline, f"not reached within {timeout:.0f}s: {check.__doc__ or check}"
-        await asyncio.sleep(0.2)
 
 
 async def family(api, namespace):
