@@ -104,7 +104,11 @@ def load_kubeconfig(path: str | os.PathLike | None = None, context: str | None =
     try:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"kubeconfig {path}: not valid YAML: {exc}") from None
+        # Name the place, never quote the line: a kubeconfig line may hold key data.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"kubeconfig {path}: not valid YAML{where}: {problem}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"kubeconfig {path}: expected a mapping at the top, got {type(doc).__name__}")
     return config_from_dict(doc, context=context, base_dir=Path(path).parent, source=path)
