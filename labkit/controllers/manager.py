@@ -35,6 +35,7 @@ from labkit.client.api import ApiClient
 from labkit.client.informer import SharedInformerFactory
 from labkit.client.kubeconfig import ConfigError, load_config
 from labkit.client.leaderelection import LeaderElector
+from labkit.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from labkit.controllers.controller import ControllerContext
 from labkit.controllers.garbagecollector import GarbageCollector
 from labkit.controllers.namespace import NamespaceController
@@ -53,6 +54,7 @@ class ControllerSpec:
 CONTROLLERS: dict[str, ControllerSpec] = {
     "garbagecollector": ControllerSpec(GarbageCollector.from_context, "--concurrent-gc-syncs", 20),
     "namespace": ControllerSpec(NamespaceController.from_context, "--concurrent-namespace-syncs", 10),
+    "clusterrole-aggregation": ControllerSpec(ClusterRoleAggregationController.from_context),
 }
 
 

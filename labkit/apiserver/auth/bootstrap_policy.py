@@ -1,0 +1,380 @@
+"""The ClusterRoles and ClusterRoleBindings every cluster starts with (upstream's bootstrappolicy).
+
+The apiserver writes them at start (:func:`reconcile`), as upstream's does:
+
+- a missing role or binding is created;
+- an existing one carrying the annotation
+  ``rbac.authorization.kubernetes.io/autoupdate: "true"`` gets back what it
+  lacks (rules, aggregation selectors, subjects, labels) and keeps what an
+  administrator added; set the annotation to ``"false"`` to keep your edits
+  exactly as they are.
+
+The roles learners meet first:
+
+==================================  ========================================  ================================
+role                                what it grants                            bound to
+==================================  ========================================  ================================
+cluster-admin                       everything                                group system:masters
+system:discovery                    GET /api, /apis, /openapi, /version ...   group system:authenticated
+system:basic-user                   self-subject access/rules reviews         group system:authenticated
+system:public-info-viewer           GET /healthz, /livez, /readyz, /version   system:authenticated and
+                                                                              system:unauthenticated
+system:monitoring                   GET /metrics, /healthz/* ...              group system:monitoring
+system:kube-scheduler               what kube-scheduler needs                 user system:kube-scheduler
+system:kube-controller-manager      what kube-controller-manager needs        user system:kube-controller-manager
+system:node-proxier                 what kube-proxy needs                     user system:kube-proxy
+system:node                         what a kubelet needs                      nobody (the Node authorizer
+                                                                              grants it, node by node)
+admin, edit, view                   aggregated from roles labelled            (bind them yourself, per
+                                    rbac.authorization.k8s.io/aggregate-to-*  namespace)
+==================================  ========================================  ================================
+
+``admin``, ``edit`` and ``view`` have no rules of their own: an
+``aggregationRule`` selects other ClusterRoles by label, and the
+clusterrole-aggregation controller (labkit/controllers/clusterroleaggregation.py)
+copies their rules in. ``view`` is labelled aggregate-to-edit and ``edit``
+aggregate-to-admin, so view ⊂ edit ⊂ admin.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+from labkit.api.errors import StatusError
+from labkit.apiserver.auth.escalation import covers
+from labkit.apiserver.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, RBAC_GROUP
+from labkit.apiserver.storage import Change
+
+log = logging.getLogger("labkit.apiserver.rbac")
+
+AUTOUPDATE = "rbac.authorization.kubernetes.io/autoupdate"
+BOOTSTRAP_LABEL = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
+
+READ = ["get", "list", "watch"]
+WRITE = ["create", "update", "patch", "delete", "deletecollection"]
+READ_WRITE = READ + WRITE
+
+CORE, APPS, AUTHN, AUTHZ, AUTOSCALING, BATCH = "", "apps", "authentication.k8s.io", "authorization.k8s.io", \
+    "autoscaling", "batch"
+CERTIFICATES, COORDINATION, DISCOVERY, EVENTS = "certificates.k8s.io", "coordination.k8s.io", "discovery.k8s.io", \
+    "events.k8s.io"
+NETWORKING, POLICY, STORAGE, NODE = "networking.k8s.io", "policy", "storage.k8s.io", "node.k8s.io"
+
+
+def rule(verbs: list[str], groups: list[str], resources: list[str], names: list[str] | None = None) -> dict:
+    out = {"verbs": list(verbs), "apiGroups": list(groups), "resources": list(resources)}
+    if names:
+        out["resourceNames"] = list(names)
+    return out
+
+
+def url_rule(verbs: list[str], urls: list[str]) -> dict:
+    return {"verbs": list(verbs), "nonResourceURLs": list(urls)}
+
+
+def events_rule() -> dict:
+    return rule(["create", "update", "patch"], [CORE, EVENTS], ["events"])
+
+
+def node_rules() -> list[dict]:
+    """What any kubelet may do (the ``system:node`` role); the Node authorizer narrows it to the node's own objects."""
+    return [
+        rule(["create"], [AUTHN], ["tokenreviews"]),
+        rule(["create"], [AUTHZ], ["subjectaccessreviews", "localsubjectaccessreviews"]),
+        rule(READ, [CORE], ["services"]),
+        rule(["create", "get", "list", "watch"], [CORE], ["nodes"]),
+        rule(["update", "patch"], [CORE], ["nodes/status"]),
+        rule(["update", "patch"], [CORE], ["nodes"]),
+        rule(["create", "update", "patch"], [CORE], ["events"]),
+        rule(READ, [CORE], ["pods"]),
+        rule(["create", "delete"], [CORE], ["pods"]),
+        rule(["update", "patch"], [CORE], ["pods/status"]),
+        rule(["create"], [CORE], ["pods/eviction"]),
+        rule(["get", "list", "watch"], [CORE], ["secrets", "configmaps"]),
+        rule(["get"], [CORE], ["persistentvolumeclaims", "persistentvolumes"]),
+        rule(["get"], [CORE], ["endpoints"]),
+        rule(["create", "get", "list", "watch"], [CERTIFICATES], ["certificatesigningrequests"]),
+        rule(["get", "create", "update", "patch", "delete"], [COORDINATION], ["leases"]),
+        rule(["get"], [STORAGE], ["volumeattachments"]),
+        rule(["get", "update", "patch"], [CORE], ["persistentvolumeclaims/status"]),
+        rule(["create"], [CORE], ["serviceaccounts/token"]),
+        rule(["get", "watch", "list"], [STORAGE], ["csidrivers"]),
+        rule(["get", "create", "update", "patch", "delete"], [STORAGE], ["csinodes"]),
+        rule(READ, [NODE], ["runtimeclasses"]),
+    ]
+
+
+def _role(name: str, rules: list[dict] | None = None, labels: dict | None = None,
+          aggregate_from: str | None = None) -> dict:
+    obj = {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRole",
+           "metadata": {"name": name, "labels": {**BOOTSTRAP_LABEL, **(labels or {})},
+                        "annotations": {AUTOUPDATE: "true"}}}
+    if aggregate_from:
+        obj["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": {AGGREGATE_TO + aggregate_from: "true"}}]}
+        obj["rules"] = []
+    else:
+        obj["rules"] = rules or []
+    return obj
+
+
+def _binding(name: str, subjects: list[dict], role: str | None = None) -> dict:
+    return {"apiVersion": f"{RBAC_GROUP}/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name, "labels": dict(BOOTSTRAP_LABEL), "annotations": {AUTOUPDATE: "true"}},
+            "roleRef": {"apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role or name},
+            "subjects": subjects}
+
+
+def _group(name: str) -> dict:
+    return {"kind": "Group", "apiGroup": RBAC_GROUP, "name": name}
+
+
+def _user(name: str) -> dict:
+    return {"kind": "User", "apiGroup": RBAC_GROUP, "name": name}
+
+
+def _service_account(namespace: str, name: str) -> dict:
+    return {"kind": "ServiceAccount", "name": name, "namespace": namespace}
+
+
+def cluster_roles() -> list[dict]:
+    return [
+        _role("cluster-admin", [rule(["*"], ["*"], ["*"]), url_rule(["*"], ["*"])]),
+        _role("system:discovery", [url_rule(["get"], ["/livez", "/readyz", "/healthz", "/version", "/version/",
+                                                       "/openapi", "/openapi/*", "/api", "/api/*", "/apis",
+                                                       "/apis/*"])]),
+        _role("system:monitoring", [url_rule(["get"], ["/healthz", "/healthz/*", "/livez", "/livez/*", "/readyz",
+                                                        "/readyz/*", "/metrics", "/metrics/slis"])]),
+        _role("system:basic-user", [rule(["create"], [AUTHZ], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
+                                    rule(["create"], [AUTHN], ["selfsubjectreviews"])]),
+        _role("system:public-info-viewer", [url_rule(["get"], ["/livez", "/readyz", "/healthz", "/version",
+                                                                "/version/"])]),
+        _role("admin", aggregate_from="admin"),
+        _role("edit", labels={AGGREGATE_TO + "admin": "true"}, aggregate_from="edit"),
+        _role("view", labels={AGGREGATE_TO + "edit": "true"}, aggregate_from="view"),
+        _role("system:aggregate-to-admin", labels={AGGREGATE_TO + "admin": "true"}, rules=[
+            rule(["create"], [AUTHZ], ["localsubjectaccessreviews"]),
+            rule(READ_WRITE, [RBAC_GROUP], ["roles", "rolebindings"]),
+        ]),
+        _role("system:aggregate-to-edit", labels={AGGREGATE_TO + "edit": "true"}, rules=[
+            rule(READ, [CORE], ["pods/attach", "pods/proxy", "pods/exec", "pods/portforward", "secrets",
+                                "services/proxy"]),
+            rule(["impersonate"], [CORE], ["serviceaccounts"]),
+            rule(WRITE, [CORE], ["pods", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward"]),
+            rule(WRITE, [CORE], ["replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
+                                 "services", "services/proxy", "persistentvolumeclaims", "configmaps", "secrets"]),
+            rule(WRITE, [APPS], ["statefulsets", "statefulsets/scale", "daemonsets", "deployments",
+                                 "deployments/scale", "deployments/rollback", "replicasets", "replicasets/scale"]),
+            rule(WRITE, [AUTOSCALING], ["horizontalpodautoscalers"]),
+            rule(WRITE, [BATCH], ["jobs", "cronjobs"]),
+            rule(WRITE, [POLICY], ["poddisruptionbudgets"]),
+            rule(WRITE, [NETWORKING], ["networkpolicies", "ingresses"]),
+        ]),
+        _role("system:aggregate-to-view", labels={AGGREGATE_TO + "view": "true"}, rules=[
+            rule(READ, [CORE], ["pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts",
+                                "services", "services/status", "endpoints", "persistentvolumeclaims",
+                                "persistentvolumeclaims/status", "configmaps"]),
+            rule(READ, [CORE], ["limitranges", "resourcequotas", "bindings", "events", "pods/status",
+                                "resourcequotas/status", "namespaces/status", "replicationcontrollers/status",
+                                "pods/log"]),
+            rule(READ, [CORE], ["namespaces"]),
+            rule(READ, [DISCOVERY], ["endpointslices"]),
+            rule(READ, [APPS], ["controllerrevisions", "statefulsets", "statefulsets/status", "statefulsets/scale",
+                                "daemonsets", "daemonsets/status", "deployments", "deployments/status",
+                                "deployments/scale", "replicasets", "replicasets/status", "replicasets/scale"]),
+            rule(READ, [AUTOSCALING], ["horizontalpodautoscalers", "horizontalpodautoscalers/status"]),
+            rule(READ, [BATCH], ["jobs", "cronjobs", "cronjobs/status", "jobs/status"]),
+            rule(READ, [POLICY], ["poddisruptionbudgets", "poddisruptionbudgets/status"]),
+            rule(READ, [NETWORKING], ["networkpolicies", "ingresses", "ingresses/status"]),
+        ]),
+        _role("system:node", node_rules()),
+        _role("system:node-proxier", [
+            rule(["list", "watch"], [CORE], ["services", "endpoints"]),
+            rule(["get", "list", "watch"], [CORE], ["nodes"]),
+            events_rule(),
+            rule(["list", "watch"], [DISCOVERY], ["endpointslices"]),
+        ]),
+        _role("system:kube-scheduler", [
+            events_rule(),
+            rule(["create"], [COORDINATION], ["leases"]),
+            rule(["get", "update"], [COORDINATION], ["leases"], ["kube-scheduler"]),
+            rule(READ, [CORE], ["nodes"]),
+            rule(["get", "list", "watch", "delete"], [CORE], ["pods"]),
+            rule(["create"], [CORE], ["pods/binding", "bindings"]),
+            rule(["patch", "update"], [CORE], ["pods/status"]),
+            rule(READ, [CORE], ["services", "replicationcontrollers"]),
+            rule(READ, [APPS], ["replicasets"]),
+            rule(READ, [APPS], ["statefulsets"]),
+            rule(READ, [POLICY], ["poddisruptionbudgets"]),
+            rule(READ, [CORE], ["persistentvolumeclaims", "persistentvolumes"]),
+            rule(["create"], [AUTHN], ["tokenreviews"]),
+            rule(["create"], [AUTHZ], ["subjectaccessreviews"]),
+            rule(READ, [STORAGE], ["csinodes"]),
+            rule(READ, [CORE], ["namespaces"]),
+            rule(READ, [STORAGE], ["csidrivers"]),
+            rule(READ, [STORAGE], ["csistoragecapacities"]),
+        ]),
+        _role("system:kube-controller-manager", [
+            events_rule(),
+            rule(["create"], [COORDINATION], ["leases"]),
+            rule(["get", "update"], [COORDINATION], ["leases"], ["kube-controller-manager"]),
+            rule(["create"], [CORE], ["secrets", "serviceaccounts"]),
+            rule(["delete"], [CORE], ["secrets"]),
+            rule(["get"], [CORE], ["namespaces", "secrets", "serviceaccounts", "configmaps"]),
+            rule(["update"], [CORE], ["secrets", "serviceaccounts"]),
+            rule(["create"], [AUTHN], ["tokenreviews"]),
+            rule(["create"], [AUTHZ], ["subjectaccessreviews"]),
+            rule(["list", "watch"], ["*"], ["*"]),
+            rule(["create"], [CORE], ["serviceaccounts/token"]),
+        ]),
+        _role("system:auth-delegator", [
+            rule(["create"], [AUTHN], ["tokenreviews"]),
+            rule(["create"], [AUTHZ], ["subjectaccessreviews"]),
+        ]),
+        # Controllers that run under service accounts of their own (kube-controller-manager
+        # --use-service-account-credentials): the ones labkit has.
+        _role("system:controller:clusterrole-aggregation-controller", [
+            rule(["escalate", "get", "list", "watch", "update", "patch"], [RBAC_GROUP], ["clusterroles"]),
+        ]),
+        _role("system:controller:namespace-controller", [
+            rule(["get", "list", "watch", "delete"], [CORE], ["namespaces"]),
+            rule(["update"], [CORE], ["namespaces/finalize", "namespaces/status"]),
+            rule(["get", "list", "delete", "deletecollection"], ["*"], ["*"]),
+        ]),
+        _role("system:controller:generic-garbage-collector", [
+            rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"]),
+            events_rule(),
+        ]),
+    ]
+
+
+CONTROLLER_SERVICE_ACCOUNTS = ("clusterrole-aggregation-controller", "namespace-controller",
+                               "generic-garbage-collector")
+
+
+def cluster_role_bindings() -> list[dict]:
+    bindings = [
+        _binding("cluster-admin", [_group("system:masters")]),
+        _binding("system:discovery", [_group("system:authenticated")]),
+        _binding("system:basic-user", [_group("system:authenticated")]),
+        _binding("system:public-info-viewer", [_group("system:authenticated"), _group("system:unauthenticated")]),
+        _binding("system:monitoring", [_group("system:monitoring")]),
+        _binding("system:node-proxier", [_user("system:kube-proxy")]),
+        _binding("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
+        _binding("system:kube-scheduler", [_user("system:kube-scheduler")]),
+        # Deprecated since the Node authorizer: kept without subjects, as upstream does.
+        _binding("system:node", []),
+    ]
+    for name in CONTROLLER_SERVICE_ACCOUNTS:
+        bindings.append(_binding(f"system:controller:{name}", [_service_account("kube-system", name)]))
+    return bindings
+
+
+# -- reconciliation at start --------------------------------------------------------------
+
+
+def _autoupdate(obj: dict) -> bool:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(AUTOUPDATE, "true") == "true"
+
+
+def _merge_meta(current: dict, wanted: dict) -> bool:
+    """Add missing labels and annotations; True if something was added."""
+    changed = False
+    meta = current.setdefault("metadata", {})
+    for field in ("labels", "annotations"):
+        want = (wanted.get("metadata") or {}).get(field) or {}
+        have = meta.get(field) or {}
+        missing = {k: v for k, v in want.items() if k not in have}
+        if missing:
+            meta[field] = {**have, **missing}
+            changed = True
+    return changed
+
+
+def reconciled_role(current: dict, wanted: dict) -> dict | None:
+    """``current`` with what ``wanted`` adds, or None when nothing is missing (or autoupdate is off)."""
+    if not _autoupdate(current):
+        return None
+    out = copy.deepcopy(current)
+    changed = _merge_meta(out, wanted)
+    if wanted.get("aggregationRule"):
+        have = (out.get("aggregationRule") or {}).get("clusterRoleSelectors") or []
+        missing = [s for s in wanted["aggregationRule"]["clusterRoleSelectors"] if s not in have]
+        if missing or not out.get("aggregationRule"):
+            out["aggregationRule"] = {"clusterRoleSelectors": have + missing}
+            changed = True
+        # rules of an aggregated role belong to the aggregation controller
+    else:
+        rules = list(out.get("rules") or [])
+        _, missing_rules = covers(rules, wanted.get("rules") or [])
+        if missing_rules:
+            # add the wanted rules that are not wholly held already
+            for r in wanted.get("rules") or []:
+                held, _ = covers(rules, [r])
+                if not held:
+                    rules.append(copy.deepcopy(r))
+            out["rules"] = rules
+            changed = True
+    return out if changed else None
+
+
+def reconciled_binding(current: dict, wanted: dict) -> dict | None:
+    if not _autoupdate(current):
+        return None
+    out = copy.deepcopy(current)
+    changed = _merge_meta(out, wanted)
+    have = list(out.get("subjects") or [])
+    for subject in wanted.get("subjects") or []:
+        if not any(_same_subject(subject, h) for h in have):
+            have.append(copy.deepcopy(subject))
+            changed = True
+    if changed:
+        out["subjects"] = have
+    return out if changed else None
+
+
+def _same_subject(a: dict, b: dict) -> bool:
+    return all((a.get(k) or "") == (b.get(k) or "") for k in ("kind", "name", "namespace"))
+
+
+async def reconcile(reg) -> list[str]:
+    """Create missing bootstrap roles and bindings, top up auto-updated ones; returns what was written."""
+    from labkit.apiserver.rest import Options  # rest imports auth lazily; avoid the cycle
+
+    written: list[str] = []
+    for resource, objects, merge in ((CLUSTER_ROLES, cluster_roles(), reconciled_role),
+                                     (CLUSTER_ROLE_BINDINGS, cluster_role_bindings(), reconciled_binding)):
+        for wanted in objects:
+            name = wanted["metadata"]["name"]
+            current = await reg.storage.get_or_none(resource, None, name)
+            if current is None:
+                try:
+                    await reg.create(resource, None, wanted, Options())
+                    written.append(f"created {resource.kind} {name}")
+                except StatusError as exc:
+                    if exc.reason != "AlreadyExists":  # another apiserver was faster
+                        raise
+                continue
+            if resource is CLUSTER_ROLE_BINDINGS and current.get("roleRef") != wanted["roleRef"]:
+                if _autoupdate(current):  # roleRef is immutable: replace the binding
+                    log.warning("ClusterRoleBinding %s points at %s: recreating it", name, current.get("roleRef"))
+                    await reg.storage.update(resource, None, name, _delete)
+                    await reg.create(resource, None, wanted, Options())
+                    written.append(f"recreated {resource.kind} {name}")
+                continue
+
+            async def top_up(stored: dict, wanted=wanted, merge=merge) -> Change:
+                merged = merge(stored, wanted)
+                return Change(obj=merged) if merged is not None else Change.none()
+
+            _, what = await reg.storage.update(resource, None, name, top_up)
+            if what == "updated":
+                written.append(f"updated {resource.kind} {name}")
+    for line in written:
+        log.info("bootstrap RBAC: %s", line)
+    return written
+
+
+async def _delete(stored: dict) -> Change:
+    return Change(obj=stored, delete=True)
