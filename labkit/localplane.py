@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,15 +29,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_http_ok(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "") -> None:
-    """Poll ``url`` until it answers 200; fail early if ``proc`` died."""
+def wait_http_ok(url: str, timeout: float, proc: subprocess.Popen | None = None, what: str = "",
+                 context: ssl.SSLContext | None = None) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``proc`` died (``context``: TLS settings for https)."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{what or url}: process exited with code {proc.returncode} before it was ready")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 if resp.status == 200:
                     return
                 last = f"HTTP {resp.status}"
@@ -136,7 +138,14 @@ class EtcdProcess:
 
 @dataclass
 class ApiserverProcess:
-    """labkit-apiserver on a free loopback port (plain HTTP), backed by ``etcd``."""
+    """labkit-apiserver on free loopback ports, backed by ``etcd``.
+
+    By default plain HTTP only (the development insecure port). With ``secure``
+    it also serves HTTPS on ``secure_port``: ``extra_args`` then carry the TLS
+    and authentication flags (--tls-cert-file, --client-ca-file ...), ``ca_file``
+    is the CA that signed the serving certificate, and ``url`` is the https one.
+    ``insecure=False`` serves HTTPS only.
+    """
 
     etcd: EtcdProcess
     insecure_port: int = 0
@@ -144,25 +153,47 @@ class ApiserverProcess:
     log_path: Path | None = None
     extra_args: tuple[str, ...] = ()
     detach: bool = False
+    secure: bool = False
+    secure_port: int = 0
+    ca_file: Path | None = None
+    insecure: bool = True
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
+        return f"https://127.0.0.1:{self.secure_port}" if self.secure else self.insecure_url
+
+    @property
+    def insecure_url(self) -> str:
         return f"http://127.0.0.1:{self.insecure_port}"
 
     def start(self, timeout: float = 60.0) -> "ApiserverProcess":
-        self.insecure_port = self.insecure_port or free_port()
+        if not self.secure and not self.insecure:
+            raise ValueError("ApiserverProcess: neither secure nor insecure: nothing to serve")
+        ports = []
+        if self.insecure:
+            self.insecure_port = self.insecure_port or free_port()
+            ports.append(f"--insecure-port={self.insecure_port}")
+        if self.secure:
+            self.secure_port = self.secure_port or free_port()
+            ports += [f"--secure-port={self.secure_port}", "--bind-address=127.0.0.1"]
+        else:
+            ports.append("--secure-port=0")
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="labkit-apiserver-")) / "apiserver.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [python_executable(), "-m", "labkit.apiserver", f"--etcd-servers={self.etcd.endpoint}",
-             f"--etcd-prefix={self.etcd_prefix}", f"--insecure-port={self.insecure_port}", "--secure-port=0",
-             *self.extra_args],
+             f"--etcd-prefix={self.etcd_prefix}", *ports, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detach,
         )
         log.close()
-        wait_http_ok(f"{self.url}/readyz", timeout, self.proc, what=f"labkit-apiserver (log: {self.log_path})")
+        what = f"labkit-apiserver (log: {self.log_path})"
+        if self.insecure:
+            wait_http_ok(f"{self.insecure_url}/readyz", timeout, self.proc, what=what)
+        else:  # /readyz is public (anonymous), as upstream's system:public-info-viewer allows
+            context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            wait_http_ok(f"{self.url}/readyz", timeout, self.proc, what=what, context=context)
         return self
 
     def stop(self) -> None:
@@ -174,11 +205,11 @@ class ApiserverProcess:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
 
     def kubeconfig(self, path: Path, user: str = "admin") -> Path:
-        """A kubeconfig for this server's loopback port (what the components and kubectl get)."""
+        """A kubeconfig for this server's insecure loopback port (what the components and kubectl get)."""
         import yaml
         path.write_text(yaml.safe_dump({
             "apiVersion": "v1", "kind": "Config", "current-context": "local",
-            "clusters": [{"name": "local", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "local", "cluster": {"server": self.insecure_url if self.insecure else self.url}}],
             "users": [{"name": user, "user": {}}],
             "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
         }))

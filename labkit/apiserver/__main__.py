@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-keyfile", help="client key for etcd (mutual TLS)")
     p.add_argument("--bind-address", default="0.0.0.0", help="address of the secure port")
     p.add_argument("--secure-port", type=int, default=6443,
-                   help="HTTPS port (0 = off; TLS flags arrive with the security issue: until then off)")
+                   help="HTTPS port, served with --tls-cert-file/--tls-private-key-file (0 = off)")
     p.add_argument("--insecure-port", type=int, default=0,
                    help="plain-HTTP port on 127.0.0.1 only, for development and tests (0 = off)")
     p.add_argument("--advertise-address", default="",
@@ -56,8 +56,100 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disable-admission-plugins", default="", help="default admission plugins to turn off")
     p.add_argument("--encryption-provider-config", default="",
                    help="EncryptionConfiguration file: how Secrets (and other listed resources) are encrypted in etcd")
+    # -- TLS and authentication (labkit/apiserver/tls.py, auth/authn.py) --
+    p.add_argument("--tls-cert-file", default="", help="serving certificate of the secure port (PEM)")
+    p.add_argument("--tls-private-key-file", default="", help="private key of --tls-cert-file")
+    p.add_argument("--client-ca-file", default="",
+                   help="CA bundle: a client certificate it signed authenticates as CN (user) and O (groups)")
+    p.add_argument("--token-auth-file", default="", help='static bearer tokens, CSV: token,user,uid,"group1,group2"')
+    p.add_argument("--anonymous-auth", type=parse_bool, default=True, metavar="true|false",
+                   help="requests without credentials are system:anonymous (default true); false: 401")
+    p.add_argument("--service-account-key-file", action="append", default=[],
+                   help="PEM public (or private) keys that verify service-account tokens (repeatable; "
+                        "default: the signing key)")
+    p.add_argument("--service-account-signing-key-file", default="",
+                   help="private key that signs service-account tokens (TokenRequest)")
+    p.add_argument("--service-account-issuer", action="append", default=[],
+                   help="iss of the tokens this apiserver signs (the first) and accepts (all; repeatable)")
+    p.add_argument("--api-audiences", default="",
+                   help="comma-separated audiences a token must be for (default: the service-account issuers)")
+    p.add_argument("--service-account-max-token-expiration", type=parse_duration, default=0,
+                   help="longest validity a TokenRequest gets, e.g. 48h (default: as asked)")
+    p.add_argument("--authorization-mode", default="AlwaysAllow",
+                   help="comma-separated authorizers, asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC")
+    # -- audit log (labkit/apiserver/audit.py) --
+    p.add_argument("--audit-log-path", default="", help="file of one JSON audit event per request ('-': stdout)")
+    p.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the log is rotated (0: never)")
+    p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated files kept (0: all)")
+    p.add_argument("--audit-log-maxage", type=int, default=0, help="days rotated files are kept (0: forever)")
+    # -- apiserver to kubelet (pods/log, exec, attach): stored for the kubelet connection --
+    p.add_argument("--kubelet-client-certificate", default="", help="client certificate towards kubelets")
+    p.add_argument("--kubelet-client-key", default="", help="key of --kubelet-client-certificate")
+    p.add_argument("--kubelet-certificate-authority", default="", help="CA that signed the kubelets' serving certs")
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-9, as upstream's klog)")
     return p
+
+
+def parse_bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def parse_duration(text: str) -> int:
+    """Seconds of a Go-style duration: 3600, 90s, 30m, 48h, 1h30m."""
+    import re
+    if text.isdigit():
+        return int(text)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or parts is None:
+        raise argparse.ArgumentTypeError(f"not a duration (like 48h, 30m, 90s): {text!r}")
+    hours, minutes, seconds = (int(g or 0) for g in parts.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def build_authentication(args: argparse.Namespace, reg: Registry):
+    """The authenticator of the secure port, and the TokenRequest issuer (None without a signing key)."""
+    from labkit.apiserver.auth import authn, tokenrequest, tokens
+
+    issuers = [i for i in args.service_account_issuer if i]
+    audiences = [a.strip() for a in args.api_audiences.split(",") if a.strip()] or issuers
+    key_files = args.service_account_key_file or ([args.service_account_signing_key_file]
+                                                  if args.service_account_signing_key_file else [])
+    service_accounts = None
+    if key_files:
+        if not issuers:
+            raise ValueError("--service-account-issuer is required with --service-account-key-file or "
+                             "--service-account-signing-key-file")
+        public_keys = [key for path in key_files for key in tokens.load_public_keys(path)]
+        service_accounts = authn.ServiceAccountTokens(public_keys, issuers, audiences, reg.storage)
+    issuer = None
+    if args.service_account_signing_key_file:
+        issuer = tokenrequest.TokenIssuer(tokens.load_signing_key(args.service_account_signing_key_file), issuers[0],
+                                          audiences, reg.storage, args.service_account_max_token_expiration)
+    authenticator = authn.RequestAuthenticator(
+        x509=authn.X509Authenticator() if args.client_ca_file else None,
+        token_file=authn.TokenFile.load(args.token_auth_file) if args.token_auth_file else None,
+        service_accounts=service_accounts)
+    tokenrequest.register(reg, issuer, tokenrequest.Reviews(authenticator))
+    return authenticator
+
+
+def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
+    """The authorizers of --authorization-mode, in its order."""
+    from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny
+
+    known = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny}
+    out = []
+    for mode in (m.strip() for m in args.authorization_mode.split(",") if m.strip()):
+        if mode not in known:
+            raise ValueError(f"--authorization-mode: unknown mode {mode!r} (known: {', '.join(known)})")
+        out.append(known[mode]())
+    if not out:
+        raise ValueError("--authorization-mode: at least one mode is needed")
+    return out
 
 
 async def ensure_bootstrap_objects(reg: Registry, first_service_ip: str, secure_port: int) -> None:
@@ -100,6 +192,22 @@ async def serve(args: argparse.Namespace) -> None:
     admission = build_chain(storage, args.enable_admission_plugins, args.disable_admission_plugins)
     reg = Registry(storage, ServiceAllocations(ips, ports), admission)
 
+    authenticator = build_authentication(args, reg)
+    from labkit.apiserver import audit, tls
+    from labkit.apiserver.auth import Gate
+
+    gate = Gate(authenticator, build_authorizers(args, reg), anonymous=args.anonymous_auth,
+                skip_ports=(args.insecure_port,) if args.insecure_port else ())
+    ssl_context = None
+    if args.secure_port:
+        if not (args.tls_cert_file and args.tls_private_key_file):
+            raise ValueError("--secure-port needs --tls-cert-file and --tls-private-key-file (labkit.pki makes "
+                             "apiserver.crt/.key); --secure-port=0 turns it off")
+        ssl_context = tls.server_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
+    audit_log = audit.AuditLog.from_flags(args.audit_log_path, args.audit_log_maxsize, args.audit_log_maxbackup,
+                                          args.audit_log_maxage, insecure_ports=gate.skip_ports) \
+        if args.audit_log_path else None
+
     for attempt in range(60):  # etcd may start after us (systemd orders, but an HA restart may not)
         try:
             await ensure_bootstrap_objects(reg, ips.first, args.secure_port)
@@ -118,16 +226,19 @@ async def serve(args: argparse.Namespace) -> None:
             return [("etcd", str(exc) or type(exc).__name__)]
 
     address = args.advertise_address or "127.0.0.1"
-    port = args.insecure_port or args.secure_port
-    server = ApiServer(reg, server_address=f"{address}:{port}", ready=ready)
+    port = args.secure_port if ssl_context is not None else args.insecure_port
+    server = ApiServer(reg, server_address=f"{address}:{port}", ready=ready, gate=gate,
+                       extra_middlewares=(audit_log.middleware,) if audit_log else ())
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     sites = []
     if args.insecure_port:
         sites.append(web.TCPSite(runner, "127.0.0.1", args.insecure_port, backlog=1024))
+    if ssl_context is not None:
+        sites.append(web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=ssl_context, backlog=1024))
     if not sites:
-        raise SystemExit("labkit-apiserver: no port to serve on: set --insecure-port (TLS on --secure-port "
-                         "comes with the security issue)")
+        raise SystemExit("labkit-apiserver: no port to serve on: set --secure-port (with TLS files) or "
+                         "--insecure-port")
     for site in sites:
         await site.start()
     log.info("serving on %s", ", ".join(s.name for s in sites))
@@ -138,6 +249,8 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("shutting down")
     await runner.cleanup()
+    if audit_log is not None:
+        audit_log.close()
     await etcd.close()
 
 

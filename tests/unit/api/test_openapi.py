@@ -81,6 +81,9 @@ def test_every_resource_has_its_kind_and_a_patch_operation_kubectl_accepts(resou
     assert kind_schema is not None and {"apiVersion", "kind", "metadata"} <= set(kind_schema["properties"])
     assert schema_of_kind(doc, resource.group, resource.version, resource.kind + "List") is not None
     gvk = {"group": resource.group, "version": resource.version, "kind": resource.kind}
+    if "patch" not in resource.verbs:  # create-only reviews (TokenReview ...): a POST operation of the GVK
+        assert [p for p in doc["paths"].values() if p.get("post", {}).get("x-kubernetes-group-version-kind") == gvk]
+        return
     patches = [p["patch"] for p in doc["paths"].values()
                if "patch" in p and p["patch"].get("x-kubernetes-group-version-kind") == gvk]
     assert patches, "kubectl finds server-side field validation through a PATCH operation of the GVK"

@@ -1,0 +1,204 @@
+"""The audit log: one JSON line per request, upstream's audit.k8s.io/v1 Event at the Metadata level.
+
+``--audit-log-path=/var/log/kubernetes/audit.log`` records who did what and
+how it ended, for every request that reaches the apiserver, refused ones
+included (a 401 has an empty user, a 403 the user who was refused)::
+
+    {"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"...",
+     "stage":"ResponseComplete","requestURI":"/api/v1/namespaces/web/pods?limit=500","verb":"list",
+     "user":{"username":"admin","groups":["system:masters","system:authenticated"]},
+     "sourceIPs":["127.0.0.1"],"userAgent":"kubectl/v1.34.1 ...",
+     "objectRef":{"resource":"pods","namespace":"web","apiVersion":"v1"},
+     "responseStatus":{"metadata":{},"code":200},
+     "requestReceivedTimestamp":"2026-12-01T07:00:00.123456Z","stageTimestamp":"2026-12-01T07:00:00.125012Z"}
+
+Metadata level means no request or response bodies: secrets never reach the
+log. The latency of a request is stageTimestamp - requestReceivedTimestamp.
+Each answer carries the event's id in its ``Audit-Id`` header, so a client's
+error can be found in the log.
+
+Rotation follows upstream (which uses the lumberjack library): when the next
+line would make the file larger than ``--audit-log-maxsize`` megabytes, it is
+renamed to ``<name>-<UTC time>.<ext>`` (``audit-2026-12-01T07-00-00.000.log``)
+and a new file started; only the newest ``--audit-log-maxbackup`` of those
+are kept, none older than ``--audit-log-maxage`` days.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiohttp import web
+
+from labkit.api.errors import StatusError
+from labkit.apiserver.auth import UserInfo, request_attributes
+
+MEGABYTE = 1024 * 1024
+# The identity of the (development-only) insecure port, as upstream's insecure handler had it.
+INSECURE_USER = UserInfo("system:unsecured", groups=("system:masters", "system:authenticated"))
+
+
+def timestamp(seconds: float) -> str:
+    """RFC 3339 with microseconds, UTC (upstream's metav1.MicroTime)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class RotatingFile:
+    """An append-only file that rotates at ``max_bytes`` (0: never) and prunes old backups."""
+
+    def __init__(self, path: Path, max_bytes: int = 0, max_backups: int = 0, max_age_days: int = 0):
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_backups = max_backups
+        self.max_age_days = max_age_days
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "ab")
+        self.size = self.file.tell()
+
+    def write(self, line: bytes) -> None:
+        if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
+            self.rotate()
+        self.file.write(line)
+        self.file.flush()
+        self.size += len(line)
+
+    def backup_name(self, now: float) -> Path:
+        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")[:-3]
+        stem, ext = self.path.stem, self.path.suffix
+        candidate = self.path.with_name(f"{stem}-{stamp}{ext}")
+        n = 1
+        while candidate.exists():  # two rotations within a millisecond
+            candidate = self.path.with_name(f"{stem}-{stamp}-{n}{ext}")
+            n += 1
+        return candidate
+
+    def backups(self) -> list[Path]:
+        """Rotated files, oldest first (their names sort by time)."""
+        stem, ext = self.path.stem, self.path.suffix
+        return sorted(p for p in self.path.parent.glob(f"{stem}-*{ext}") if p != self.path)
+
+    def rotate(self) -> None:
+        now = time.time()
+        self.file.close()
+        os.replace(self.path, self.backup_name(now))
+        self.file = open(self.path, "ab")
+        self.size = 0
+        old = self.backups()
+        doomed = set(old[:-self.max_backups]) if self.max_backups and len(old) > self.max_backups else set()
+        if self.max_age_days:
+            doomed |= {p for p in old if p.stat().st_mtime < now - self.max_age_days * 86400}
+        for path in doomed:
+            path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class StdoutSink:
+    def write(self, line: bytes) -> None:
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def object_ref(request: web.Request, user: UserInfo) -> dict | None:
+    attrs = request_attributes(request, user)
+    if not attrs.resource_request:
+        return None
+    ref = {"resource": attrs.resource, "namespace": attrs.namespace, "name": attrs.name,
+           "apiGroup": attrs.api_group, "apiVersion": attrs.api_version, "subresource": attrs.subresource}
+    return {k: v for k, v in ref.items() if v}  # upstream omits empty fields
+
+
+def source_ips(request: web.Request) -> list[str]:
+    """X-Forwarded-For, X-Real-Ip, then the peer: upstream's utilnet.SourceIPs."""
+    ips = [ip.strip() for ip in request.headers.get("X-Forwarded-For", "").split(",") if ip.strip()]
+    real = request.headers.get("X-Real-Ip", "").strip()
+    if real and real not in ips:
+        ips.append(real)
+    if request.remote and request.remote not in ips:
+        ips.append(request.remote)
+    return ips
+
+
+class AuditLog:
+    """An aiohttp middleware writing one Event per request (inside the errors middleware, outside the auth gate)."""
+
+    def __init__(self, sink, insecure_ports: tuple[int, ...] = ()):
+        self.sink = sink
+        self.insecure_ports = insecure_ports
+
+    @classmethod
+    def from_flags(cls, path: str, max_size_mb: int = 0, max_backups: int = 0, max_age_days: int = 0,
+                   insecure_ports: tuple[int, ...] = ()) -> "AuditLog":
+        if max_size_mb < 0 or max_backups < 0 or max_age_days < 0:
+            raise ValueError("--audit-log-maxsize, --audit-log-maxbackup and --audit-log-maxage must not be negative")
+        if path == "-":
+            return cls(StdoutSink(), insecure_ports)
+        try:
+            sink = RotatingFile(Path(path), max_size_mb * MEGABYTE, max_backups, max_age_days)
+        except OSError as exc:
+            raise ValueError(f"--audit-log-path {path}: {exc.strerror or exc}") from None
+        return cls(sink, insecure_ports)
+
+    def user_of(self, request: web.Request) -> UserInfo | None:
+        user = request.get("user")
+        if user is None:
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            if sockname and sockname[1] in self.insecure_ports:
+                return INSECURE_USER
+        return user
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler):
+        from labkit.apiserver.server import status_response  # the one Status renderer
+
+        received = time.time()
+        audit_id = request.headers.get("Audit-Id") or str(uuid.uuid4())
+        status: dict = {"metadata": {}}
+        try:
+            resp = await handler(request)
+            status["code"] = resp.status
+        except StatusError as err:
+            resp = status_response(err)
+            status.update({"status": "Failure", "message": err.message, "reason": err.reason, "code": err.code})
+        except web.HTTPException as exc:
+            status["code"] = exc.status
+            self.record(request, audit_id, status, received)
+            raise
+        except BaseException:
+            status["code"] = 500
+            self.record(request, audit_id, status, received)
+            raise
+        if not resp.prepared:
+            resp.headers["Audit-Id"] = audit_id
+        self.record(request, audit_id, status, received)
+        return resp
+
+    def record(self, request: web.Request, audit_id: str, status: dict, received: float) -> None:
+        user = self.user_of(request)
+        event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": audit_id,
+                 "stage": "ResponseComplete", "requestURI": request.path_qs,
+                 "verb": request_attributes(request, user or UserInfo("")).verb,
+                 "user": user.to_dict() if user else {}, "sourceIPs": source_ips(request)}
+        agent = request.headers.get("User-Agent")
+        if agent:
+            event["userAgent"] = agent
+        ref = object_ref(request, user or UserInfo(""))
+        if ref:
+            event["objectRef"] = ref
+        event["responseStatus"] = status
+        event["requestReceivedTimestamp"] = timestamp(received)
+        event["stageTimestamp"] = timestamp(time.time())
+        self.sink.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+
+    def close(self) -> None:
+        self.sink.close()

@@ -1,0 +1,300 @@
+"""Authentication: from a request's credentials to a user, as upstream's authenticators do.
+
+A request may prove who it is in one of these ways, tried in this order:
+
+1. a **client certificate** signed by ``--client-ca-file`` (checked by TLS
+   during the handshake, see tls.py): user = the subject's CN, groups = its
+   O values (``admin``/``system:masters``, ``system:node:worker-1``/``system:nodes``);
+2. a **bearer token** (``Authorization: Bearer <token>``), which is either
+   - a line of ``--token-auth-file`` (CSV: ``token,user,uid,"group1,group2"``), or
+   - a **service-account JWT** signed by the apiserver itself
+     (``--service-account-signing-key-file``, checked with
+     ``--service-account-key-file``): user ``system:serviceaccount:<ns>:<name>``,
+     groups ``system:serviceaccounts`` and ``system:serviceaccounts:<ns>``.
+
+Every authenticated user also gets the group ``system:authenticated``. A
+request with no credentials is nobody (the gate makes it
+``system:anonymous`` when ``--anonymous-auth`` is on); a request with bad
+credentials (unknown token, bad signature, expired, wrong audience, bound
+pod deleted) is 401 Unauthorized, and the reason goes to the log, never to
+the client, as upstream.
+
+Service-account tokens come in two shapes (upstream's pkg/serviceaccount):
+
+- **bound** tokens from the TokenRequest API (``kubectl create token``):
+  issuer ``--service-account-issuer``, audiences, an expiry, and optionally
+  bound to a Pod, Secret or Node: the token dies with that object;
+- **legacy** tokens (issuer ``kubernetes/serviceaccount``) kept in Secrets of
+  type ``kubernetes.io/service-account-token``: valid while that Secret holds
+  them and the service account exists.
+
+Either way the service account must still exist with the uid in the token.
+"""
+
+from __future__ import annotations
+
+import csv
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from labkit.api import errors, registry
+from labkit.apiserver.auth import AUTHENTICATED, UserInfo
+from labkit.apiserver.auth import tokens
+
+log = logging.getLogger("labkit.apiserver.authn")
+
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts"
+LEEWAY_SECONDS = 60  # upstream tolerates this much clock skew on exp/nbf/iat
+
+SERVICEACCOUNTS = registry.lookup("", "v1", "serviceaccounts")
+PODS = registry.lookup("", "v1", "pods")
+SECRETS = registry.lookup("", "v1", "secrets")
+NODES = registry.lookup("", "v1", "nodes")
+BOUND_KINDS = {"Pod": PODS, "Secret": SECRETS, "Node": NODES}
+
+
+class InvalidCredentials(Exception):
+    """Credentials were presented and are not good: 401 (the message is for the log only)."""
+
+
+def with_authenticated_group(user: UserInfo) -> UserInfo:
+    if AUTHENTICATED in user.groups:
+        return user
+    return UserInfo(user.name, user.uid, (*user.groups, AUTHENTICATED), user.extra)
+
+
+def service_account_user(namespace: str, name: str, uid: str = "", extra: dict | None = None) -> UserInfo:
+    return UserInfo(f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}", uid,
+                    (SERVICE_ACCOUNTS_GROUP, f"{SERVICE_ACCOUNTS_GROUP}:{namespace}"), extra or {})
+
+
+# -- client certificates ------------------------------------------------------------
+
+def user_from_peer_certificate(peercert: dict | None) -> UserInfo | None:
+    """The user a (TLS-verified) client certificate names: CN and O values; None without a CN."""
+    if not peercert:
+        return None
+    subject = [attr for rdn in peercert.get("subject", ()) for attr in rdn]
+    common_name = next((value for key, value in subject if key == "commonName"), "")
+    if not common_name:
+        return None
+    return UserInfo(common_name, "", tuple(value for key, value in subject if key == "organizationName"))
+
+
+class X509Authenticator:
+    """The client certificate of the TLS connection (verified against --client-ca-file by the handshake)."""
+
+    def authenticate(self, request: web.Request) -> UserInfo | None:
+        transport = request.transport
+        if transport is None or transport.get_extra_info("sslcontext") is None:
+            return None
+        return user_from_peer_certificate(transport.get_extra_info("peercert"))
+
+
+# -- bearer tokens ------------------------------------------------------------------
+
+def bearer_token(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+@dataclass
+class TokenFile:
+    """``--token-auth-file``: static tokens, one CSV line each: token,user,uid[,"group1,group2"]."""
+
+    users: dict[str, UserInfo] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> "TokenFile":
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ValueError(f"--token-auth-file {path}: {exc.strerror or exc}") from None
+        users: dict[str, UserInfo] = {}
+        for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+            if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
+                continue
+            if len(row) < 3:
+                raise ValueError(f"--token-auth-file {path}, line {number}: at least 3 columns are needed "
+                                 f"(token, user name, user uid), found {len(row)}")
+            token, name, uid = (c.strip() for c in row[:3])
+            if not token or not name:
+                raise ValueError(f"--token-auth-file {path}, line {number}: the token and the user name "
+                                 "must not be empty")
+            if token in users:
+                raise ValueError(f"--token-auth-file {path}, line {number}: this token is already on an "
+                                 "earlier line")
+            groups = tuple(g.strip() for g in row[3].split(",") if g.strip()) if len(row) > 3 else ()
+            users[token] = UserInfo(name, uid, groups)
+        return cls(users)
+
+    def authenticate_token(self, token: str) -> UserInfo | None:
+        for known, user in self.users.items():
+            if hmac.compare_digest(known.encode(), token.encode()):  # constant time, as upstream
+                return user
+        return None
+
+
+class ServiceAccountTokens:
+    """Checks service-account JWTs: signature, issuer, audiences, expiry, and that what they name still exists."""
+
+    def __init__(self, public_keys: list, issuers: list[str], api_audiences: list[str], storage):
+        self.public_keys = public_keys
+        self.issuers = issuers  # --service-account-issuer values: the first signs, all are accepted
+        self.api_audiences = api_audiences  # --api-audiences: a token must be for one of them
+        self.storage = storage
+
+    def is_ours(self, token: str) -> bool:
+        """A JWT whose issuer this apiserver accepts (else another authenticator may know the token)."""
+        try:
+            claims = tokens.parse(token).claims
+        except tokens.TokenError:
+            return False
+        return claims.get("iss") in (*self.issuers, LEGACY_ISSUER)
+
+    async def authenticate_token(self, token: str, audiences: list[str] | None = None,
+                                 now: float | None = None) -> tuple[UserInfo, list[str]]:
+        """(user, audiences the token is good for) or InvalidCredentials naming what is wrong."""
+        try:
+            claims = tokens.verify(token, self.public_keys)
+        except tokens.TokenError as exc:
+            raise InvalidCredentials(f"service account token: {exc}") from None
+        now = time.time() if now is None else now
+        if claims.get("iss") == LEGACY_ISSUER:
+            user = await self._legacy(token, claims)
+            token_audiences = list(self.api_audiences)  # legacy tokens carry none: the apiserver's own
+        else:
+            user, token_audiences = await self._bound(claims, now)
+        wanted = audiences if audiences else self.api_audiences
+        matching = [a for a in wanted if a in token_audiences]
+        if not matching:
+            raise InvalidCredentials(f"token audiences {token_audiences} are not among {wanted}")
+        return user, matching
+
+    async def _bound(self, claims: dict, now: float) -> tuple[UserInfo, list[str]]:
+        if claims.get("iss") not in self.issuers:
+            raise InvalidCredentials(f"service account token: issuer {claims.get('iss')!r} is not accepted")
+        for name in ("exp", "nbf", "iat"):
+            if name in claims and not isinstance(claims[name], (int, float)):
+                raise InvalidCredentials(f"service account token: claim {name} is not a number")
+        if "exp" not in claims:
+            raise InvalidCredentials("service account token: no expiry (exp)")
+        if now > claims["exp"] + LEEWAY_SECONDS:
+            raise InvalidCredentials("service account token has expired")
+        if "nbf" in claims and now < claims["nbf"] - LEEWAY_SECONDS:
+            raise InvalidCredentials("service account token is not valid yet")
+        aud = claims.get("aud")
+        token_audiences = [aud] if isinstance(aud, str) else list(aud or [])
+        k8s = claims.get("kubernetes.io")
+        if not isinstance(k8s, dict):
+            raise InvalidCredentials("service account token: no kubernetes.io claim")
+        namespace = k8s.get("namespace") or ""
+        sa = k8s.get("serviceaccount") or {}
+        if not namespace or not isinstance(sa, dict) or not sa.get("name"):
+            raise InvalidCredentials("service account token: namespace or service account missing")
+        if claims.get("sub") != f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{sa['name']}":
+            raise InvalidCredentials("service account token: sub does not name its service account")
+        account = await self._alive(SERVICEACCOUNTS, namespace, sa["name"], sa.get("uid", ""), "service account")
+        extra: dict[str, list[str]] = {}
+        for kind in ("pod", "secret", "node"):
+            ref = k8s.get(kind)
+            if not ref:
+                continue
+            if not isinstance(ref, dict) or not ref.get("name"):
+                raise InvalidCredentials(f"service account token: the {kind} reference has no name")
+            resource = BOUND_KINDS[kind.capitalize()]
+            await self._alive(resource, namespace if resource.namespaced else None, ref["name"], ref.get("uid", ""),
+                              kind)
+            extra[f"authentication.kubernetes.io/{kind}-name"] = [ref["name"]]
+            if ref.get("uid"):
+                extra[f"authentication.kubernetes.io/{kind}-uid"] = [ref["uid"]]
+        if claims.get("jti"):
+            extra["authentication.kubernetes.io/credential-id"] = [f"JTI={claims['jti']}"]
+        uid = (account.get("metadata") or {}).get("uid", "")
+        return service_account_user(namespace, sa["name"], uid, extra), token_audiences
+
+    async def _legacy(self, token: str, claims: dict) -> UserInfo:
+        namespace = claims.get("kubernetes.io/serviceaccount/namespace") or ""
+        name = claims.get("kubernetes.io/serviceaccount/service-account.name") or ""
+        uid = claims.get("kubernetes.io/serviceaccount/service-account.uid") or ""
+        secret_name = claims.get("kubernetes.io/serviceaccount/secret.name") or ""
+        if not (namespace and name and secret_name):
+            raise InvalidCredentials("legacy service account token: namespace, name or secret missing")
+        if claims.get("sub") != f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}":
+            raise InvalidCredentials("legacy service account token: sub does not name its service account")
+        secret = await self._alive(SECRETS, namespace, secret_name, "", "secret")
+        import base64
+        stored = (secret.get("data") or {}).get("token", "")
+        try:
+            stored_token = base64.b64decode(stored).decode()
+        except (ValueError, UnicodeDecodeError):
+            stored_token = ""
+        if not hmac.compare_digest(stored_token.encode(), token.encode()):
+            raise InvalidCredentials(f"legacy service account token: secret {namespace}/{secret_name} no longer "
+                                     "holds this token")
+        account = await self._alive(SERVICEACCOUNTS, namespace, name, uid, "service account")
+        return service_account_user(namespace, name, (account.get("metadata") or {}).get("uid", ""),
+                                    {"authentication.kubernetes.io/credential-id": [f"secret={secret_name}"]})
+
+    async def _alive(self, resource, namespace: str | None, name: str, uid: str, what: str) -> dict:
+        """The object a token names; InvalidCredentials when it is gone, replaced, or being deleted."""
+        obj = await self.storage.get_or_none(resource, namespace, name)
+        where = f"{namespace}/{name}" if namespace else name
+        if obj is None:
+            raise InvalidCredentials(f"{what} {where} not found")
+        meta = obj.get("metadata") or {}
+        if uid and meta.get("uid") != uid:
+            raise InvalidCredentials(f"{what} {where}: uid {meta.get('uid')} does not match the token's {uid}")
+        if meta.get("deletionTimestamp"):
+            raise InvalidCredentials(f"{what} {where} is being deleted")
+        return obj
+
+
+class RequestAuthenticator:
+    """The union of the configured authenticators (upstream's authenticator chain), for the auth Gate."""
+
+    def __init__(self, x509: X509Authenticator | None = None, token_file: TokenFile | None = None,
+                 service_accounts: ServiceAccountTokens | None = None):
+        self.x509 = x509
+        self.token_file = token_file
+        self.service_accounts = service_accounts
+
+    async def authenticate(self, request: web.Request) -> UserInfo | None:
+        if self.x509 is not None:
+            user = self.x509.authenticate(request)
+            if user is not None:
+                return with_authenticated_group(user)
+        token = bearer_token(request)
+        if token is None:
+            return None
+        try:
+            user, _ = await self.authenticate_token(token)
+        except InvalidCredentials as exc:
+            log.info("%s %s from %s: 401: %s", request.method, request.path, request.remote, exc)
+            raise errors.unauthorized() from None
+        return user
+
+    async def authenticate_token(self, token: str, audiences: list[str] | None = None) -> tuple[UserInfo, list[str]]:
+        """A bearer token's user and audiences (TokenReview asks this too); InvalidCredentials if nobody knows it."""
+        if self.token_file is not None:
+            user = self.token_file.authenticate_token(token)
+            if user is not None:
+                # Static tokens have no audience of their own: they are for this apiserver.
+                own = self.service_accounts.api_audiences if self.service_accounts else []
+                if audiences and own and not set(audiences) & set(own):
+                    raise InvalidCredentials("token-auth-file token: not for the requested audiences")
+                return with_authenticated_group(user), list(audiences or own)
+        if self.service_accounts is not None and self.service_accounts.is_ours(token):
+            user, auds = await self.service_accounts.authenticate_token(token, audiences)
+            return with_authenticated_group(user), auds
+        raise InvalidCredentials("the bearer token is not known to any authenticator")
