@@ -111,6 +111,12 @@ RESOURCES: tuple[Resource, ...] = (
     # authentication.k8s.io/v1: computed per request (labkit/apiserver/auth/tokenrequest.py), never stored
     _r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", False, verbs=("create",)),
     _r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", False, verbs=("create",)),
+    # authorization.k8s.io/v1: "may this user do that?", computed per request (labkit/apiserver/auth/reviews.py)
+    _r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", False, verbs=("create",)),
+    _r("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", False, verbs=("create",)),
+    _r("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", True,
+       verbs=("create",)),
+    _r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", False, verbs=("create",)),
     # discovery.k8s.io/v1
     _r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
     # policy/v1
@@ -119,7 +125,7 @@ RESOURCES: tuple[Resource, ...] = (
 
 # Groups in the order discovery lists them (core first, as upstream).
 GROUP_ORDER: tuple[str, ...] = (
-    "", "apps", "events.k8s.io", "authentication.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
+    "", "apps", "events.k8s.io", "authentication.k8s.io", "authorization.k8s.io", "batch", "policy", "rbac.authorization.k8s.io",
     "coordination.k8s.io", "discovery.k8s.io",
 )
 

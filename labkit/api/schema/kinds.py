@@ -576,13 +576,97 @@ TOKEN_REQUEST = kind(AUTHN + "TokenRequest", "authentication.k8s.io", "v1", "Tok
     }), "The token."),
 })
 
+# -- authorization.k8s.io/v1 (computed per request, never stored) ----------------
+
+AUTHZ = "io.k8s.api.authorization.v1."
+
+RESOURCE_ATTRIBUTES = struct(AUTHZ + "ResourceAttributes", "A resource request to decide on.", {
+    "namespace": f(STRING, "Namespace of the action; empty for cluster-scoped resources or all namespaces."),
+    "verb": f(STRING, "get, list, watch, create, update, patch, delete, deletecollection, or a custom verb."),
+    "group": f(STRING, "API group of the resource; * for all."),
+    "version": f(STRING, "API version of the resource; * for all."),
+    "resource": f(STRING, "The resource, e.g. pods; * for all."),
+    "subresource": f(STRING, "The subresource, e.g. status or log."),
+    "name": f(STRING, "Name of the object; empty for all (list, create)."),
+    "fieldSelector": f(struct(AUTHZ + "FieldSelectorAttributes", "The request's field selector.", {
+        "rawSelector": f(STRING, "The selector as a query parameter spells it."),
+    }), "Field selector of a list or watch."),
+    "labelSelector": f(struct(AUTHZ + "LabelSelectorAttributes", "The request's label selector.", {
+        "rawSelector": f(STRING, "The selector as a query parameter spells it."),
+    }), "Label selector of a list or watch."),
+})
+
+NON_RESOURCE_ATTRIBUTES = struct(AUTHZ + "NonResourceAttributes", "A request for a URL that is no resource.", {
+    "path": f(STRING, "The URL path, e.g. /healthz."),
+    "verb": f(STRING, "The lower-case HTTP method, e.g. get."),
+})
+
+SUBJECT_ACCESS_REVIEW_STATUS = struct(AUTHZ + "SubjectAccessReviewStatus", "The decision.", {
+    "allowed": f(BOOL, "True when the action is allowed.", required=True),
+    "denied": f(BOOL, "True when an authorizer denied it explicitly."),
+    "reason": f(STRING, "Why (which binding allowed it)."),
+    "evaluationError": f(STRING, "An error met while deciding."),
+})
+
+SUBJECT_ACCESS_REVIEW_SPEC = struct(AUTHZ + "SubjectAccessReviewSpec", "Who wants to do what.", {
+    "resourceAttributes": f(RESOURCE_ATTRIBUTES, "A resource request."),
+    "nonResourceAttributes": f(NON_RESOURCE_ATTRIBUTES, "A non-resource request."),
+    "user": f(STRING, "The user to check."),
+    "groups": atomic_list(STRING, "The user's groups."),
+    "extra": f(MapOf(ListOf(STRING)), "Extra attributes of the user."),
+    "uid": f(STRING, "The user's uid."),
+})
+
+SELF_SUBJECT_ACCESS_REVIEW = kind(AUTHZ + "SelfSubjectAccessReview", "authorization.k8s.io", "v1",
+                                  "SelfSubjectAccessReview", "May I do this? (kubectl auth can-i)", {
+    "spec": f(struct(AUTHZ + "SelfSubjectAccessReviewSpec", "What the requesting user wants to do.", {
+        "resourceAttributes": f(RESOURCE_ATTRIBUTES, "A resource request."),
+        "nonResourceAttributes": f(NON_RESOURCE_ATTRIBUTES, "A non-resource request."),
+    }), "The action.", required=True),
+    "status": f(SUBJECT_ACCESS_REVIEW_STATUS, "The decision."),
+})
+
+SUBJECT_ACCESS_REVIEW = kind(AUTHZ + "SubjectAccessReview", "authorization.k8s.io", "v1", "SubjectAccessReview",
+                             "May this user do this?", {
+    "spec": f(SUBJECT_ACCESS_REVIEW_SPEC, "The user and the action.", required=True),
+    "status": f(SUBJECT_ACCESS_REVIEW_STATUS, "The decision."),
+})
+
+LOCAL_SUBJECT_ACCESS_REVIEW = kind(AUTHZ + "LocalSubjectAccessReview", "authorization.k8s.io", "v1",
+                                   "LocalSubjectAccessReview", "May this user do this in this namespace?", {
+    "spec": f(SUBJECT_ACCESS_REVIEW_SPEC, "The user and the action (in the review's namespace).", required=True),
+    "status": f(SUBJECT_ACCESS_REVIEW_STATUS, "The decision."),
+})
+
+SELF_SUBJECT_RULES_REVIEW = kind(AUTHZ + "SelfSubjectRulesReview", "authorization.k8s.io", "v1",
+                                 "SelfSubjectRulesReview", "What may I do in this namespace? (kubectl auth can-i --list)", {
+    "spec": f(struct(AUTHZ + "SelfSubjectRulesReviewSpec", "The namespace asked about.", {
+        "namespace": f(STRING, "The namespace."),
+    }), "The namespace.", required=True),
+    "status": f(struct(AUTHZ + "SubjectRulesReviewStatus", "The rules.", {
+        "resourceRules": atomic_list(struct(AUTHZ + "ResourceRule", "Verbs on resources.", {
+            "verbs": atomic_list(STRING, "Verbs.", required=True),
+            "apiGroups": atomic_list(STRING, "API groups."),
+            "resources": atomic_list(STRING, "Resources."),
+            "resourceNames": atomic_list(STRING, "Object names."),
+        }), "Rules on resources.", required=True),
+        "nonResourceRules": atomic_list(struct(AUTHZ + "NonResourceRule", "Verbs on URLs.", {
+            "verbs": atomic_list(STRING, "Verbs.", required=True),
+            "nonResourceURLs": atomic_list(STRING, "URLs, or prefixes ending in *."),
+        }), "Rules on non-resource URLs.", required=True),
+        "incomplete": f(BOOL, "True when some authorizer cannot list its rules.", required=True),
+        "evaluationError": f(STRING, "Why the list may be incomplete."),
+    }), "The rules."),
+})
+
 # The kinds stored as resources, by (apiVersion, kind).
 RESOURCE_KINDS = {
     (s.gvks[0][0] + "/" + s.gvks[0][1] if s.gvks[0][0] else s.gvks[0][1], s.gvks[0][2]): s
     for s in (NAMESPACE, POD, NODE, SERVICE, ENDPOINTS, CONFIG_MAP, SECRET, SERVICE_ACCOUNT, RESOURCE_QUOTA,
               LIMIT_RANGE, EVENT, EVENTS_EVENT,
               LEASE, DEPLOYMENT, REPLICA_SET, DAEMON_SET, STATEFUL_SET, JOB, CRON_JOB, ROLE, ROLE_BINDING,
-              CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ENDPOINT_SLICE, PDB, TOKEN_REVIEW, SELF_SUBJECT_REVIEW)
+              CLUSTER_ROLE, CLUSTER_ROLE_BINDING, ENDPOINT_SLICE, PDB, TOKEN_REVIEW, SELF_SUBJECT_REVIEW,
+              SELF_SUBJECT_ACCESS_REVIEW, SUBJECT_ACCESS_REVIEW, LOCAL_SUBJECT_ACCESS_REVIEW, SELF_SUBJECT_RULES_REVIEW)
 }
 
 # Bodies of subresources, by (apiVersion, kind).
