@@ -17,6 +17,7 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -39,7 +40,7 @@ def cmd_play(args: argparse.Namespace) -> int:
         if args.limit:
             inventory.hosts_in(args.limit)
     except ProvisionError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         errors.print("nothing was changed on any host")
         return 1
     reporter = Reporter(console=console, verbose=args.verbose, show_diff=args.diff)
@@ -60,7 +61,7 @@ def cmd_inventory(args: argparse.Namespace) -> int:
         inventory = load_inventory(args.inventory)
         hosts = inventory.hosts_in(args.pattern)
     except ProvisionError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         return 1
     print(json.dumps({h.name: {"address": h.address, "port": h.port, "user": h.user, "connection": h.connection,
                                "groups": h.groups, "vars": h.vars} for h in hosts}, indent=2, default=str))

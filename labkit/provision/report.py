@@ -52,7 +52,7 @@ class Reporter:
         if self.quiet:
             return
         with self._lock:
-            self.console.rule(f"PLAY {play.name} [{', '.join(hosts)}]")
+            self.console.rule(Text(f"PLAY {play.name} [{', '.join(hosts)}]"))  # Text: brackets are not markup
             self._hosts = {h: {"task": "connecting", "ok": 0, "changed": 0, "failed": 0, "skipped": 0, "done": False} for h in hosts}
             if self.console.is_terminal:
                 self._live = Live(self._table(), console=self.console, refresh_per_second=8, transient=True)

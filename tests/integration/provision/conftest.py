@@ -60,10 +60,9 @@ class Lab:
         for name, extra in (host_vars or {}).items():
             hosts[name]["vars"].update(extra)
         hosts.update(extra_hosts or {})
-        live = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
         self.inventory = {
             "lab": {"name": "enginetest", "provider": "ssh"},
-            "vars": {"control_dir": str(self.control_dir), "live_ip_forward": live},
+            "vars": {"control_dir": str(self.control_dir)},
             "hosts": hosts,
             "groups": {"remote": {"hosts": [h for h in hosts if h.startswith("ssh-")]}},
         }

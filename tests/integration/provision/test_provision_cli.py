@@ -31,6 +31,7 @@ def test_check_diff_limit_skip_tags_verbose_and_json_report(lab):
     assert "+greeting = bonjour" in out                                              # --diff
     assert PACKAGE_TASK not in out                                                   # --skip-tags
     assert re.search(r"ok\s+ssh-2: motd \(\d+\.\d\ds\)", out)                        # -v: every task, timed
+    assert "PLAY all [ssh-1, ssh-2, ssh-3]" in out                                   # the play and its hosts
     assert "PLAY RECAP" in out and "TASK TIMING (slowest first)" in out
     recap = json.loads(out.strip().splitlines()[-1])                                 # --report json, last line
     assert sorted(recap) == ["ssh-1", "ssh-2", "ssh-3"]                              # --limit

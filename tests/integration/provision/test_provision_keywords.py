@@ -262,7 +262,7 @@ def test_every_module_in_check_mode_reports_its_change_and_changes_nothing(lab, 
                 - template: {{src: site.conf.j2, dest: "{{{{ root_prefix }}}}/site.conf"}}
                 - lineinfile: {{path: "{{{{ root_prefix }}}}/lines", line: "a=1", create: true}}
                 - blockinfile: {{path: "{{{{ root_prefix }}}}/block", block: "x\\n", create: true}}
-                - sysctl: {{name: net.ipv4.ip_forward, value: "{{{{ live_ip_forward }}}}", sysctl_file: "{{{{ root_prefix }}}}/99.conf"}}
+                - sysctl: {{name: net.ipv4.ip_forward, value: 1, sysctl_set: false, sysctl_file: "{{{{ root_prefix }}}}/99.conf"}}
                 - modprobe: {{name: labkit_no_such_module, persistent: false}}
                 - apt: {{name: labkit-no-such-package}}
                 - pip: {{name: [labkit_demo], virtualenv: "{{{{ root_prefix }}}}/venv", wheelhouse: /nonexistent}}

@@ -52,8 +52,9 @@ def test_pip_installs_from_a_wheelhouse_offline(lab, tmp_path):
     wheels = tmp_path / "wheelhouse"
     build_wheel(wheels, "labkit_demo", "1.0")
     build_wheel(wheels, "labkit_demo", "2.0")
+    # one host: making a venv (ensurepip) is the slow part, and the module is the same over any connection
     play = write_play(tmp_path, f"""
-- hosts: ssh-1:local-1
+- hosts: ssh-1
   vars: {{demo_version: "1.0"}}
   tasks:
     - name: demo package in a venv
@@ -64,15 +65,14 @@ def test_pip_installs_from_a_wheelhouse_offline(lab, tmp_path):
 """)
     first = run_play_file(lab.path, play)
     assert first.failed_hosts == [], [str(f) for f in first.failures]
-    for host in ("ssh-1", "local-1"):
-        python = lab.roots[host] / "venv/bin/python"
-        out = subprocess.run([str(python), "-c", "import labkit_demo; print(labkit_demo.VERSION)"], capture_output=True, text=True)
-        assert out.stdout.strip() == "1.0"
+    python = lab.roots["ssh-1"] / "venv/bin/python"
+    out = subprocess.run([str(python), "-c", "import labkit_demo; print(labkit_demo.VERSION)"], capture_output=True, text=True)
+    assert out.stdout.strip() == "1.0"
     again = run_play_file(lab.path, play)
     assert again.changed == 0
     play.write_text(play.read_text().replace('demo_version: "1.0"', 'demo_version: "2.0"'))
     upgraded = run_play_file(lab.path, play, diff=True)
-    assert upgraded.changed == 2
+    assert upgraded.changed == 1
     assert "+ labkit_demo 2.0 (was 1.0)" in [r.diff for r in upgraded.records if r.host == "ssh-1" and r.status == "changed"][0]
 
 
