@@ -21,7 +21,8 @@ from aiohttp import web
 
 from labkit.api import registry
 from labkit.api.errors import StatusError
-from labkit.apiserver.admission_plugins import build_chain
+from labkit.apiserver.admission_plugins import build_chain, register_plugin
+from labkit.apiserver.auth.node import NodeRestriction
 from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, ServiceAllocations
 from labkit.apiserver.encryption import EncryptionTransformer
 from labkit.apiserver.encryption import load_config as load_encryption_config
@@ -138,10 +139,19 @@ def build_authentication(args: argparse.Namespace, reg: Registry):
 
 
 def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
-    """The authorizers of --authorization-mode, in its order."""
-    from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny
+    """The authorizers of --authorization-mode, in its order; RBAC also guards RBAC writes against escalation.
 
-    known = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny}
+    The reviews (``kubectl auth can-i``) ask the same authorizers in the same order.
+    """
+    from labkit.apiserver.auth import ALLOW
+    from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny
+    from labkit.apiserver.auth.escalation import RBACEscalationCheck
+    from labkit.apiserver.auth.node import NodeAuthorizer
+    from labkit.apiserver.auth.rbac import RBACAuthorizer, RBACStore
+    from labkit.apiserver.auth.reviews import Reviews, evaluate
+
+    known = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny,
+             "Node": lambda: NodeAuthorizer(reg.storage), "RBAC": lambda: RBACAuthorizer(RBACStore(reg.storage))}
     out = []
     for mode in (m.strip() for m in args.authorization_mode.split(",") if m.strip()):
         if mode not in known:
@@ -149,7 +159,26 @@ def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
         out.append(known[mode]())
     if not out:
         raise ValueError("--authorization-mode: at least one mode is needed")
+    async def authorize(attrs) -> tuple[bool, str]:  # the escalate and bind verbs, asked like any request
+        decision, reason = await evaluate(out, attrs)
+        return decision == ALLOW, reason
+
+    for authorizer in out:
+        if isinstance(authorizer, RBACAuthorizer):
+            reg.admission.plugins.append(RBACEscalationCheck(authorize, authorizer.resolver))
+    Reviews(out).register(reg)
     return out
+
+
+async def start_authorizers(reg: Registry, authorizers: list) -> None:
+    """Write upstream's bootstrap roles and bindings, then fill RBAC's in-memory store (before serving)."""
+    from labkit.apiserver.auth import bootstrap_policy
+    from labkit.apiserver.auth.rbac import RBACAuthorizer
+
+    await bootstrap_policy.reconcile(reg)
+    for authorizer in authorizers:
+        if isinstance(authorizer, RBACAuthorizer):
+            await authorizer.store.start()
 
 
 async def ensure_bootstrap_objects(reg: Registry, first_service_ip: str, secure_port: int) -> None:
@@ -189,6 +218,7 @@ async def serve(args: argparse.Namespace) -> None:
     storage = Storage(etcd, args.etcd_prefix, transformer=transformer)
     ips = ClusterIPAllocator(etcd, args.etcd_prefix, args.service_cluster_ip_range)
     ports = NodePortAllocator(etcd, args.etcd_prefix, args.service_node_port_range)
+    register_plugin("NodeRestriction", NodeRestriction)  # lives with the Node authorizer
     admission = build_chain(storage, args.enable_admission_plugins, args.disable_admission_plugins)
     reg = Registry(storage, ServiceAllocations(ips, ports), admission)
 
@@ -196,7 +226,8 @@ async def serve(args: argparse.Namespace) -> None:
     from labkit.apiserver import audit, tls
     from labkit.apiserver.auth import Gate
 
-    gate = Gate(authenticator, build_authorizers(args, reg), anonymous=args.anonymous_auth,
+    authorizers = build_authorizers(args, reg)
+    gate = Gate(authenticator, authorizers, anonymous=args.anonymous_auth,
                 skip_ports=(args.insecure_port,) if args.insecure_port else ())
     ssl_context = None
     if args.secure_port:
@@ -211,6 +242,7 @@ async def serve(args: argparse.Namespace) -> None:
     for attempt in range(60):  # etcd may start after us (systemd orders, but an HA restart may not)
         try:
             await ensure_bootstrap_objects(reg, ips.first, args.secure_port)
+            await start_authorizers(reg, authorizers)
             break
         except EtcdUnavailable as exc:
             log.warning("waiting for etcd: %s", exc)
