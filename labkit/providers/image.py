@@ -43,7 +43,9 @@ CGROUP_RW_UNIT = """\
 [Unit]
 Description=labkit: cgroup hierarchies writable for containerd/runc
 DefaultDependencies=no
-Before=containerd.service kubelet.service
+# before every ordinary unit: a remount while systemd puts a process into a
+# cgroup fails that start (status 219/CGROUP)
+Before=sysinit.target containerd.service kubelet.service
 After=local-fs.target
 
 [Service]
@@ -52,7 +54,7 @@ RemainAfterExit=yes
 ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c" 2>/dev/null || true; done; mount -o remount,rw /sys/fs/cgroup'
 
 [Install]
-WantedBy=multi-user.target
+WantedBy=sysinit.target
 """
 
 # The machine's static address on host0 (the veth to the lab bridge), from
@@ -63,6 +65,7 @@ HOST0_UNIT = """\
 [Unit]
 Description=labkit: static address on host0 (the lab bridge), no default route
 DefaultDependencies=no
+After=labkit-cgroup-rw.service
 Before=network.target ssh.service
 Wants=network.target
 

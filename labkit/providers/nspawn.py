@@ -6,11 +6,14 @@ For a lab (``.labkit/<lab>/``, see base.py) ``up`` makes, in this order:
 2. the lab's SSH key (``ssh/id_ed25519``) and known_hosts,
 3. the bridge with the host's address (network.py; never NATed),
 4. the package proxy on the bridge address (aptproxy.py),
-5. per machine ``machines/<name>/``: ``root/`` (a plain copy of the base
-   image, so /var/lib/containerd is a plain directory on which containerd's
-   overlayfs snapshotter works), its identity written into it (hostname,
+5. per machine ``machines/<name>/``: its root is an overlay of the base
+   image and ``upper/`` (its own changes), mounted at ``root/`` in a mount
+   namespace of the machine's own, so nothing stays mounted on the host;
+   ``containerd/`` is bind-mounted at /var/lib/containerd, a plain directory
+   where containerd's overlayfs snapshotter works (overlay on overlay does
+   not). Its identity is written into ``upper/`` (hostname,
    /etc/hosts, static address on ``host0`` (labkit-host0.service of the image) and
-   no default route, SSH host keys, machine-id, the lab key, the apt proxy), then
+   no default route, an SSH host key, machine-id, the lab key, the apt proxy), then
    ``systemd-nspawn -b`` started in the background with ``nspawn.pid`` and
    ``console.log``; ``up`` returns when every sshd answers.
 
@@ -53,7 +56,7 @@ BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 SYSCALL_FILTER = "@keyring @privileged @mount bpf"
 TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "apt-cacher-ng": "apt-cacher-ng",
-         "ssh-keygen": "openssh-client", "ip": "iproute2"}
+         "ssh-keygen": "openssh-client", "ip": "iproute2", "unshare": "util-linux"}
 
 
 def bridge_name(inventory: Inventory) -> str:
@@ -78,7 +81,17 @@ class NspawnProvider(Provider):
         return self.dir / "machines" / name
 
     def rootfs(self, name: str) -> Path:
+        """Where the overlay (base image + this machine's changes) is mounted, inside nspawn's namespace."""
         return self.machine_dir(name) / "root"
+
+    def upper(self, name: str) -> Path:
+        """This machine's own files: everything it changed on top of the base image."""
+        return self.machine_dir(name) / "upper"
+
+    def lower(self, name: str) -> Path | None:
+        """The base image this machine was made from (kept even when a newer image exists)."""
+        recorded = self.machine_dir(name) / "image"
+        return Path(recorded.read_text().strip()) if recorded.exists() else None
 
     def nspawn_pid(self, name: str) -> PidFile:
         return PidFile(self.machine_dir(name) / "nspawn.pid")
@@ -164,23 +177,22 @@ class NspawnProvider(Provider):
             shutil.rmtree(self.machine_dir(gone))
             report.changed(f"machine {gone} removed (no longer in the inventory)")
 
-        to_create = [h for h in self.hosts if not (self.rootfs(h.name) / "usr").exists()]
-        if to_create:
-            self.progress(f"copying the base image for {', '.join(h.name for h in to_create)}")
-            with ThreadPoolExecutor(max_workers=3) as pool:
-                list(pool.map(lambda h: self._create_root(h, image), to_create))
-            for h in to_create:
-                report.changed(f"machine {h.name} created")
+        to_create = [h for h in self.hosts if self.lower(h.name) is None]
+        for host in to_create:
+            self._create_machine(host, image)
+            report.changed(f"machine {host.name} created")
 
         starting = []
         for host in self.hosts:
-            changed_files = self._configure(host)
             running = self.nspawn_pid(host.name).pid() is not None
-            if running and changed_files and host not in to_create:
+            changed_files = self._identity_changes(host)
+            if running and changed_files:
+                # the upper directory is only written while its overlay is not mounted
                 self.progress(f"{host.name}: {', '.join(changed_files)} changed, restarting it")
                 self._stop_machine(host.name)
                 running = False
             if not running:
+                self._configure(host)
                 self._start_machine(host)
                 starting.append(host)
                 report.changed(f"machine {host.name} started")
@@ -201,15 +213,15 @@ class NspawnProvider(Provider):
         mdir = self.dir / "machines"
         return {p.name for p in mdir.iterdir()} if mdir.is_dir() else set()
 
-    def _create_root(self, host: Host, image: Path) -> None:
-        """The machine's own writable root: a plain copy of the base image."""
-        target = self.rootfs(host.name)
-        copying = target.with_name("root.copying")
-        shutil.rmtree(copying, ignore_errors=True)
-        copying.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-a", "--reflink=auto", str(image), str(copying)], check=True, capture_output=True)
-        shutil.rmtree(target, ignore_errors=True)
-        copying.rename(target)
+    def _create_machine(self, host: Host, image: Path) -> None:
+        """The machine's directories: its overlay's upper and work dirs, the mount point, and
+        a plain directory for /var/lib/containerd (containerd's overlayfs snapshotter cannot
+        work on an overlayfs root)."""
+        mdir = self.machine_dir(host.name)
+        for sub in ("upper", "work", "root", "containerd"):
+            (mdir / sub).mkdir(parents=True, exist_ok=True)
+        (mdir / "containerd").chmod(0o711)
+        (mdir / "image").write_text(f"{image}\n")
 
     def identity_files(self, host: Host) -> dict[str, tuple[str, int]]:
         """Files that make the copy *this* machine: path in the root -> (content, mode)."""
@@ -223,49 +235,69 @@ class NspawnProvider(Provider):
             "etc/labkit/host0.env": (f"ADDRESS={host.address}/{prefix}\n", 0o644),
             "root/.ssh/authorized_keys": (Path(f"{self.key}.pub").read_text(), 0o600),
             "etc/apt/apt.conf.d/01labkit-proxy": (self.proxy.apt_conf(), 0o644),
+            "etc/ssh/sshd_config.d/labkit-hostkey.conf": ("HostKey /etc/ssh/ssh_host_ed25519_key\n", 0o644),
         }
 
-    def _configure(self, host: Host) -> list[str]:
-        """Write the machine's identity into its root; return what changed."""
-        root = self.rootfs(host.name)
-        changed = []
+    def _identity_changes(self, host: Host) -> list[str]:
+        """Identity files whose content in the machine differs from what it should be."""
+        upper = self.upper(host.name)
+        return ["/" + rel for rel, (content, _) in self.identity_files(host).items()
+                if not (upper / rel).exists() or (upper / rel).read_text() != content]
+
+    def _configure(self, host: Host) -> None:
+        """Write the machine's identity into its upper directory (machine stopped)."""
+        upper = self.upper(host.name)
         for rel, (content, mode) in self.identity_files(host).items():
-            path = root / rel
+            path = upper / rel
             if path.exists() and path.read_text() == content:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content)
             path.chmod(mode)
-            changed.append("/" + rel)
-        (root / "root/.ssh").chmod(0o700)
-        machine_id = root / "etc/machine-id"
-        if not machine_id.read_text().strip():
+        (upper / "root").chmod(0o700)
+        (upper / "root/.ssh").chmod(0o700)
+        machine_id = upper / "etc/machine-id"
+        if not machine_id.exists() or not machine_id.read_text().strip():
             machine_id.write_text(uuid.uuid4().hex + "\n")
-        if not list((root / "etc/ssh").glob("ssh_host_*_key")):
-            # ssh-keygen -A -f PREFIX writes PREFIX/etc/ssh/ssh_host_*_key
-            subprocess.run(["ssh-keygen", "-A", "-f", str(root)], check=True, capture_output=True)
-        return changed
+        host_key = upper / "etc/ssh/ssh_host_ed25519_key"
+        if not host_key.exists():   # ed25519 only: made in milliseconds (RSA takes seconds a machine)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}",
+                            "-f", str(host_key)], check=True, capture_output=True)
 
     def _write_known_hosts(self) -> None:
         lines = []
         for host in self.hosts:
-            for pub in sorted((self.rootfs(host.name) / "etc/ssh").glob("ssh_host_*_key.pub")):
+            for pub in sorted((self.upper(host.name) / "etc/ssh").glob("ssh_host_*_key.pub")):
                 keytype, key = pub.read_text().split()[:2]
                 lines.append(f"{host.address},{host.name} {keytype} {key}")
         self.known_hosts.write_text("\n".join(lines) + "\n")
 
     def nspawn_argv(self, host: Host) -> list[str]:
+        """The machine's command line: mount its overlay root in a mount namespace of its own
+        (gone with the machine: no mount is ever left on the host), then become systemd-nspawn
+        (``exec``: the PID we record is nspawn's)."""
+        mdir = self.machine_dir(host.name)
+        overlay = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" '
+                   '&& shift 4 && exec "$@"')
         return [
+            "unshare", "--mount", "--propagation", "private",
+            "/bin/sh", "-c", overlay, "sh", str(self.lower(host.name)), str(mdir / "upper"), str(mdir / "work"),
+            str(self.rootfs(host.name)),
             "systemd-nspawn", "--quiet", "-D", str(self.rootfs(host.name)), "-M", host.name,
             "--register=no", "--keep-unit",            # no systemd on the host to register with
             "--capability=all", f"--system-call-filter={SYSCALL_FILTER}",   # containerd/runc inside
             f"--network-bridge={self.bridge.name}",
+            f"--bind={mdir / 'containerd'}:/var/lib/containerd",
             "--resolv-conf=off", "--timezone=off", "--link-journal=no",     # leave the root as we wrote it
             "--console=pipe", "--boot",
         ]
 
     def _start_machine(self, host: Host) -> None:
         self._kill_leftover(host.name)
+        lower = self.lower(host.name)
+        if lower is None or not (lower / "usr").is_dir():
+            raise ProviderError(f"machine {host.name}: its base image {lower} is gone; "
+                                f"`invoke machines.down --lab {self.lab}` and up again make new machines")
         mdir = self.machine_dir(host.name)
         log = open(mdir / "console.log", "ab")
         env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "1"}
@@ -345,7 +377,7 @@ class NspawnProvider(Provider):
             pid = self.nspawn_pid(host.name).pid()
             if pid is not None:
                 state = "running"
-            elif (self.rootfs(host.name) / "usr").exists():
+            elif self.lower(host.name) is not None:
                 state = "stopped"
             else:
                 state = "missing"

@@ -112,13 +112,15 @@ def test_machines_are_up_reachable_over_ssh_and_reach_each_other(lab):
     addresses = {h.name: h.address for h in provider.inventory.hosts.values()}
     for name, address in addresses.items():
         out = run(provider, name, "hostname; ip -4 -o address show dev host0; ip route; "
-                  "systemctl is-active ssh labkit-host0 labkit-cgroup-rw; findmnt -no FSTYPE -T /var/lib")
+                  "systemctl is-active ssh labkit-host0 labkit-cgroup-rw; "
+                  "systemctl is-system-running --wait; findmnt -no FSTYPE -T /var/lib/containerd")
         assert out.ok, out.stderr
         lines = out.stdout.splitlines()
         assert lines[0] == name
         assert f"inet {address}/24" in lines[1]
         assert not any(line.startswith("default") for line in lines), "a lab machine must have no default route"
-        assert lines[-4:-1] == ["active"] * 3
+        assert lines[-5:-2] == ["active"] * 3
+        assert lines[-2] == "running", run(provider, name, "systemctl --failed").stdout   # no failed unit
         assert lines[-1] != "overlay"           # containerd's overlayfs snapshotter needs a plain directory
         others = [a for other, a in addresses.items() if other != name]
         ping = run(provider, name, " && ".join(f"ping -c1 -W2 {a} >/dev/null" for a in others)
