@@ -44,7 +44,10 @@ def apiserver(tmp_path_factory):
         pytest.fail("etcd is not installed: run `bash scripts/bootstrap.sh setup`")
     base = tmp_path_factory.mktemp("apiserver")
     etcd = EtcdProcess(data_dir=base / "etcd-data").start()
-    server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log")
+    # No ServiceAccount admission: no controller-manager makes the "default" account in the tests' namespaces
+    # (tests/integration/security/test_admission.py runs the whole default chain with the controllers).
+    server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log",
+                              extra_args=("--disable-admission-plugins=ServiceAccount",))
     try:
         server.start()
         yield server

@@ -39,6 +39,8 @@ from labkit.controllers.clusterroleaggregation import ClusterRoleAggregationCont
 from labkit.controllers.controller import ControllerContext
 from labkit.controllers.garbagecollector import GarbageCollector
 from labkit.controllers.namespace import NamespaceController
+from labkit.controllers.rootcacert import RootCACertPublisher
+from labkit.controllers.serviceaccounts import ServiceAccountsController
 
 log = logging.getLogger("labkit.controller-manager")
 
@@ -54,6 +56,8 @@ class ControllerSpec:
 CONTROLLERS: dict[str, ControllerSpec] = {
     "garbagecollector": ControllerSpec(GarbageCollector.from_context, "--concurrent-gc-syncs", 20),
     "namespace": ControllerSpec(NamespaceController.from_context, "--concurrent-namespace-syncs", 10),
+    "serviceaccount": ControllerSpec(ServiceAccountsController.from_context),
+    "root-ca-cert-publisher": ControllerSpec(RootCACertPublisher.from_context),
     "clusterrole-aggregation": ControllerSpec(ClusterRoleAggregationController.from_context),
 }
 
@@ -81,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="https port for /healthz (0 = off; TLS serving is not implemented yet)")
     p.add_argument("--min-resync-period", default=0.0, type=_duration, metavar="DURATION",
                    help="informer resync period (0 = never)")
+    p.add_argument("--root-ca-file", default=None,
+                   help="CA bundle published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
     p.add_argument("-v", "--v", default=0, type=int, help="log verbosity (0 info, 4+ debug)")
     for name, spec in CONTROLLERS.items():
         if spec.workers_flag:
