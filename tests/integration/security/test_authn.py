@@ -1,0 +1,486 @@
+"""Authentication on the secure port, judged by the real kubectl and the official Python client.
+
+One secure apiserver per module (tests/integration/security/conftest.py):
+TLS with labkit.pki's apiserver certificate, client certificates of the lab
+CA, service-account tokens signed with the lab's sa.key, a static token file,
+the audit log on. Authorization is AlwaysAllow here: these tests are about
+*who* a request is; what each user may do is RBAC's (test_rbac*).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import kubernetes
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from kubernetes.client.rest import ApiException
+
+from labkit.apiserver.auth import tokens
+from labkit.apiserver.auth.tokenrequest import bound_claims
+from tests.integration.security.secure_server import ISSUER, start_secure_apiserver
+
+pytestmark = pytest.mark.integration
+
+
+# -- helpers ------------------------------------------------------------------------
+
+def https(server, path: str, *, token: str | None = None, cert: str | None = None, method: str = "GET",
+          body: dict | None = None) -> tuple[int, dict | str, dict]:
+    """(status, body, headers) of one request to the secure port, trusting only the lab CA."""
+    ctx = ssl.create_default_context(cafile=str(server.lab.pki / "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(str(server.lab.pki / f"{cert}.crt"), str(server.lab.pki / f"{cert}.key"))
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(server.url + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, context=ctx, timeout=30) as resp:
+            status, raw, head = resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        status, raw, head = err.code, err.read(), dict(err.headers)
+    text = raw.decode()
+    try:
+        return status, json.loads(text), head
+    except ValueError:
+        return status, text, head
+
+
+def claims_of(token: str) -> dict:
+    return tokens.parse(token).claims
+
+
+def whoami(server, kubeconfig) -> dict:
+    result = server.kubectl(kubeconfig, "auth", "whoami", "-o", "json")
+    assert result.returncode == 0, result.stderr
+    review = json.loads(result.stdout)
+    assert review["kind"] == "SelfSubjectReview" and review["apiVersion"] == "authentication.k8s.io/v1"
+    return review["status"]["userInfo"]
+
+
+UNAUTHORIZED = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+
+
+def assert_unauthorized(server, token: str) -> None:
+    status, body, _ = https(server, "/api/v1/namespaces", token=token)
+    assert (status, body) == (401, UNAUTHORIZED)
+
+
+@pytest.fixture
+def namespace(secure_apiserver) -> str:
+    """A namespace of this test's own, made through the insecure port (no credentials needed there)."""
+    name = f"authn-{uuid.uuid4().hex[:8]}"
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    core.create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def make_service_account(server, namespace: str, name: str = "robot") -> dict:
+    core = kubernetes.client.CoreV1Api(server.insecure_client())
+    return core.create_namespaced_service_account(namespace, {"metadata": {"name": name}}).to_dict()
+
+
+def lab_signing_key(server):
+    return tokens.load_signing_key(server.lab.pki / "sa.key")
+
+
+# -- client certificates -------------------------------------------------------------
+
+def test_kubectl_as_admin_over_mutual_tls(secure_apiserver):
+    config = secure_apiserver.kubeconfig("admin")
+    result = secure_apiserver.kubectl(config, "get", "ns", "-o", "name")
+    assert result.returncode == 0, result.stderr
+    assert {"namespace/default", "namespace/kube-system", "namespace/kube-public",
+            "namespace/kube-node-lease"} <= set(result.stdout.split())
+    assert whoami(secure_apiserver, config) == {"username": "admin",
+                                                "groups": ["system:masters", "system:authenticated"]}
+
+
+@pytest.mark.parametrize("identity,user,groups", [
+    ("kubelet-worker-1", "system:node:worker-1", ["system:nodes", "system:authenticated"]),
+    ("kube-scheduler", "system:kube-scheduler", ["system:authenticated"]),
+    ("kube-proxy", "system:kube-proxy", ["system:authenticated"]),
+])
+def test_each_generated_identity_is_its_certificates_cn_and_o(secure_apiserver, identity, user, groups):
+    assert whoami(secure_apiserver, secure_apiserver.kubeconfig(identity)) == {"username": user, "groups": groups}
+
+
+def test_python_client_with_the_admin_certificate(secure_apiserver):
+    api = secure_apiserver.client("admin")
+    names = {ns.metadata.name for ns in kubernetes.client.CoreV1Api(api).list_namespace().items}
+    assert "kube-system" in names
+    review = kubernetes.client.AuthenticationV1Api(api).create_self_subject_review(
+        kubernetes.client.V1SelfSubjectReview())
+    assert review.status.user_info.username == "admin"
+    assert review.status.user_info.groups == ["system:masters", "system:authenticated"]
+
+
+def test_a_certificate_from_another_ca_never_reaches_the_api(secure_apiserver, tmp_path):
+    """A stranger's certificate ends the TLS handshake (Python's ssl checks it there): nothing is written."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "admin")])
+    now = time.time()
+    from datetime import datetime, timezone
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(datetime.fromtimestamp(now - 60, timezone.utc))
+            .not_valid_after(datetime.fromtimestamp(now + 3600, timezone.utc))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "stranger.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "stranger.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                              serialization.PrivateFormat.PKCS8,
+                                                              serialization.NoEncryption()))
+    ctx = ssl.create_default_context(cafile=str(secure_apiserver.lab.pki / "ca.crt"))
+    ctx.load_cert_chain(str(tmp_path / "stranger.crt"), str(tmp_path / "stranger.key"))
+    request = urllib.request.Request(secure_apiserver.url + "/api/v1/namespaces", method="POST",
+                                     data=json.dumps({"metadata": {"name": "stranger"}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)) as refused:
+        with urllib.request.urlopen(request, context=ctx, timeout=30) as resp:
+            resp.read()
+    # TLS 1.2 reports the alert (unknown ca); with TLS 1.3 the client learns it as a closed connection
+    assert refused.value is not None
+    assert not [e for e in audit_events(secure_apiserver) if e["verb"] == "create"
+                and e.get("objectRef", {}).get("resource") == "namespaces"]  # no request ever reached HTTP
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    with pytest.raises(ApiException) as missing:
+        core.read_namespace("stranger")
+    assert missing.value.status == 404
+
+
+# -- anonymous -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/version"])
+def test_anonymous_may_read_the_public_endpoints(secure_apiserver, path):
+    status, body, _ = https(secure_apiserver, path)
+    assert status == 200, body
+    if path == "/version":
+        assert body["major"] == "1"
+
+
+def test_anonymous_is_system_anonymous(secure_apiserver):
+    status, body, _ = https(secure_apiserver, "/apis/authentication.k8s.io/v1/selfsubjectreviews", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+    assert status == 201, body
+    assert body["status"]["userInfo"] == {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
+
+
+@pytest.fixture(scope="module")
+def no_anonymous_apiserver(security_lab, tmp_path_factory):
+    server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("no-anonymous"), anonymous=False,
+                                    audit=False)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/namespaces", "/version", "/apis"])
+def test_without_anonymous_auth_no_credentials_is_401(no_anonymous_apiserver, path):
+    status, body, _ = https(no_anonymous_apiserver, path)
+    assert (status, body) == (401, UNAUTHORIZED)
+    status, _, _ = https(no_anonymous_apiserver, path, cert="admin")
+    assert status == 200
+
+
+# -- bad tokens: 401, and nothing written -------------------------------------------------
+
+def test_unknown_bearer_token_is_401_even_with_anonymous_on(secure_apiserver):
+    assert_unauthorized(secure_apiserver, "not-a-token-anyone-knows")
+    status, body, _ = https(secure_apiserver, "/api/v1/namespaces", token="nope", method="POST",
+                            body={"metadata": {"name": "written-by-nobody"}})
+    assert (status, body) == (401, UNAUTHORIZED)
+    status, _, _ = https(secure_apiserver, "/api/v1/namespaces/written-by-nobody", cert="admin")
+    assert status == 404
+
+
+def test_tampered_and_foreign_jwts_are_401(secure_apiserver, namespace):
+    account = make_service_account(secure_apiserver, namespace)
+    now = int(time.time())
+    claims = bound_claims(issuer=ISSUER, audiences=[ISSUER], namespace=namespace, account=account,
+                          expires=now + 3600, now=now)
+    good = tokens.sign(claims, lab_signing_key(secure_apiserver))
+    status, body, _ = https(secure_apiserver, "/api/v1/namespaces", token=good)
+    assert status == 200, body  # the control: the lab key's token is good
+
+    header, payload, signature = good.split(".")
+    forged = dict(claims, sub=f"system:serviceaccount:{namespace}:admin-robot")
+    tampered = ".".join([header, tokens.b64url_encode(json.dumps(forged).encode()), signature])
+    assert_unauthorized(secure_apiserver, tampered)
+    assert_unauthorized(secure_apiserver, ".".join([header, payload, signature[:-4] + "AAAA"]))
+    for other_key in (rsa.generate_private_key(public_exponent=65537, key_size=2048),
+                      ec.generate_private_key(ec.SECP256R1())):
+        assert_unauthorized(secure_apiserver, tokens.sign(claims, other_key))
+
+
+def test_expired_token_is_401(secure_apiserver, namespace):
+    account = make_service_account(secure_apiserver, namespace)
+    issued = int(time.time()) - 7200
+    expired = tokens.sign(bound_claims(issuer=ISSUER, audiences=[ISSUER], namespace=namespace, account=account,
+                                       expires=issued + 3600, now=issued), lab_signing_key(secure_apiserver))
+    assert_unauthorized(secure_apiserver, expired)
+    api = kubernetes.client.CoreV1Api(secure_apiserver.client(token=expired))
+    with pytest.raises(ApiException) as refused:
+        api.list_namespaced_pod(namespace)
+    assert refused.value.status == 401
+
+
+def test_token_of_another_issuer_is_401(secure_apiserver, namespace):
+    account = make_service_account(secure_apiserver, namespace)
+    now = int(time.time())
+    claims = bound_claims(issuer="https://elsewhere.example", audiences=[ISSUER], namespace=namespace,
+                          account=account, expires=now + 3600, now=now)
+    assert_unauthorized(secure_apiserver, tokens.sign(claims, lab_signing_key(secure_apiserver)))
+
+
+# -- TokenRequest --------------------------------------------------------------------------
+
+def test_kubectl_create_token_authenticates_as_the_service_account(secure_apiserver, namespace):
+    admin = secure_apiserver.kubeconfig("admin")
+    assert secure_apiserver.kubectl(admin, "create", "serviceaccount", "robot", "-n", namespace).returncode == 0
+    result = secure_apiserver.kubectl(admin, "create", "token", "robot", "-n", namespace, "--duration=20m")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    claims = claims_of(token)
+    assert claims["iss"] == ISSUER and claims["aud"] == [ISSUER]
+    assert claims["exp"] - claims["iat"] == 20 * 60
+    assert claims["sub"] == f"system:serviceaccount:{namespace}:robot"
+    assert tokens.parse(token).header["alg"] == "RS256"  # labkit.pki's sa.key is RSA
+
+    user = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(token))
+    assert user["username"] == f"system:serviceaccount:{namespace}:robot"
+    assert user["groups"] == ["system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                              "system:authenticated"]
+    account = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client()).read_namespaced_service_account(
+        "robot", namespace)
+    assert user["uid"] == account.metadata.uid
+
+    # the official Python client with that token
+    api = kubernetes.client.CoreV1Api(secure_apiserver.client(token=token))
+    assert [sa.metadata.name for sa in api.list_namespaced_service_account(namespace).items] == ["robot"]
+
+    # the service account deleted: its tokens die with it
+    assert secure_apiserver.kubectl(admin, "delete", "serviceaccount", "robot", "-n", namespace).returncode == 0
+    assert_unauthorized(secure_apiserver, token)
+
+
+def test_token_for_another_audience_is_refused_here_but_reviewable(secure_apiserver, namespace):
+    admin = secure_apiserver.kubeconfig("admin")
+    make_service_account(secure_apiserver, namespace)
+    result = secure_apiserver.kubectl(admin, "create", "token", "robot", "-n", namespace,
+                                      "--audience=https://vault.example", "--duration=1h")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert claims_of(token)["aud"] == ["https://vault.example"]
+    assert_unauthorized(secure_apiserver, token)
+
+    # the audience's own server asks the apiserver: TokenReview with its audience
+    review = kubernetes.client.AuthenticationV1Api(secure_apiserver.client("admin")).create_token_review(
+        kubernetes.client.V1TokenReview(spec=kubernetes.client.V1TokenReviewSpec(
+            token=token, audiences=["https://vault.example"])))
+    assert review.status.authenticated is True
+    assert review.status.user.username == f"system:serviceaccount:{namespace}:robot"
+    assert review.status.audiences == ["https://vault.example"]
+    # ... and for the apiserver's own audience it is no good
+    status, body, _ = https(secure_apiserver, "/apis/authentication.k8s.io/v1/tokenreviews", cert="admin",
+                            method="POST", body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                                                 "spec": {"token": token}})
+    assert status == 201 and body["status"]["authenticated"] is False and body["status"]["error"]
+
+
+def test_token_bound_to_a_pod_dies_with_the_pod(secure_apiserver, namespace):
+    admin = secure_apiserver.kubeconfig("admin")
+    make_service_account(secure_apiserver, namespace)
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    pod = core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "web"},
+        "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "image": "busybox"}]}})
+    result = secure_apiserver.kubectl(admin, "create", "token", "robot", "-n", namespace,
+                                      "--bound-object-kind=Pod", "--bound-object-name=web",
+                                      f"--bound-object-uid={pod.metadata.uid}")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert claims_of(token)["kubernetes.io"]["pod"] == {"name": "web", "uid": pod.metadata.uid}
+    user = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(token))
+    assert user["extra"]["authentication.kubernetes.io/pod-name"] == ["web"]
+    assert user["extra"]["authentication.kubernetes.io/pod-uid"] == [pod.metadata.uid]
+
+    core.delete_namespaced_pod("web", namespace, grace_period_seconds=0)
+    assert_unauthorized(secure_apiserver, token)
+    # a new pod of the same name is another object: the token stays dead
+    core.create_namespaced_pod(namespace, {
+        "metadata": {"name": "web"},
+        "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "image": "busybox"}]}})
+    assert_unauthorized(secure_apiserver, token)
+
+
+def test_token_request_refusals(secure_apiserver, namespace):
+    admin = secure_apiserver.kubeconfig("admin")
+    make_service_account(secure_apiserver, namespace)
+    short = secure_apiserver.kubectl(admin, "create", "token", "robot", "-n", namespace, "--duration=5m")
+    assert short.returncode != 0
+    assert "may not specify a duration less than 10 minutes" in short.stderr
+    missing = secure_apiserver.kubectl(admin, "create", "token", "ghost", "-n", namespace)
+    assert missing.returncode != 0 and 'serviceaccounts "ghost" not found' in missing.stderr
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                            cert="admin", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
+                                                              "uid": "not-its-uid"}}})
+    assert status == 404 and body["message"] == 'pods "web" not found'
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                            cert="admin", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": {"kind": "ConfigMap", "apiVersion": "v1",
+                                                              "name": "x"}}})
+    assert status == 400 and "cannot bind token" in body["message"]
+
+
+def test_token_request_bound_to_a_replaced_pod_is_a_conflict(secure_apiserver, namespace):
+    make_service_account(secure_apiserver, namespace)
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    core.create_namespaced_pod(namespace, {"metadata": {"name": "web"}, "spec": {
+        "serviceAccountName": "robot", "containers": [{"name": "c", "image": "busybox"}]}})
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                            cert="admin", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
+                                                              "uid": "an-older-uid"}}})
+    assert status == 409, body
+    assert "the UID in the bound object reference (an-older-uid) does not match the UID in record" in body["message"]
+
+
+def test_legacy_secret_token_valid_while_the_secret_holds_it(secure_apiserver, namespace):
+    """A token of the old kind (what a tokens controller writes into a service-account-token Secret)."""
+    import base64
+
+    from labkit.apiserver.auth.tokenrequest import legacy_claims
+
+    account = make_service_account(secure_apiserver, namespace)
+    token = tokens.sign(legacy_claims(namespace, account, "robot-token"), lab_signing_key(secure_apiserver))
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    core.create_namespaced_secret(namespace, {
+        "metadata": {"name": "robot-token", "annotations": {"kubernetes.io/service-account.name": "robot"}},
+        "type": "kubernetes.io/service-account-token", "data": {"token": base64.b64encode(token.encode()).decode()}})
+    user = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(token))
+    assert user["username"] == f"system:serviceaccount:{namespace}:robot"
+    core.delete_namespaced_secret("robot-token", namespace)
+    assert_unauthorized(secure_apiserver, token)
+
+
+# -- the token file -----------------------------------------------------------------------
+
+def test_token_auth_file_users(secure_apiserver, security_lab):
+    alice = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(security_lab.token_of("alice")))
+    assert alice == {"username": "alice", "uid": "1001",
+                     "groups": ["developers", "testers", "system:authenticated"]}
+    bob = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(security_lab.token_of("bob")))
+    assert bob == {"username": "bob", "uid": "1002", "groups": ["system:authenticated"]}
+
+
+# -- the audit log ------------------------------------------------------------------------
+
+def audit_events(server) -> list[dict]:
+    return [json.loads(line) for line in server.audit_log.read_text().splitlines()]
+
+
+def event_with_id(server, audit_id: str) -> dict:
+    found = [e for e in audit_events(server) if e["auditID"] == audit_id]
+    assert len(found) == 1, audit_id
+    return found[0]
+
+
+def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, namespace, security_lab):
+    status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/configmaps", cert="admin",
+                               method="POST", body={"metadata": {"name": "settings"}, "data": {"secret": "s3cr3t"}})
+    assert status == 201
+    event = event_with_id(secure_apiserver, headers["Audit-Id"])
+    assert event["kind"] == "Event" and event["apiVersion"] == "audit.k8s.io/v1"
+    assert event["level"] == "Metadata" and event["stage"] == "ResponseComplete"
+    assert event["verb"] == "create"
+    assert event["requestURI"] == f"/api/v1/namespaces/{namespace}/configmaps"
+    assert event["user"] == {"username": "admin", "groups": ["system:masters", "system:authenticated"]}
+    assert event["sourceIPs"] == ["127.0.0.1"]
+    assert event["userAgent"].startswith("Python-urllib")
+    assert event["objectRef"] == {"resource": "configmaps", "namespace": namespace, "apiVersion": "v1"}
+    assert event["responseStatus"] == {"metadata": {}, "code": 201}
+    assert event["requestReceivedTimestamp"] <= event["stageTimestamp"]
+    assert "s3cr3t" not in secure_apiserver.audit_log.read_text()  # Metadata level: no bodies
+
+    # a refused token: 401 with no user
+    status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/pods/web", token="bogus")
+    event = event_with_id(secure_apiserver, headers["Audit-Id"])
+    assert event["user"] == {} and event["verb"] == "get"
+    assert event["objectRef"] == {"resource": "pods", "namespace": namespace, "name": "web", "apiVersion": "v1"}
+    assert event["responseStatus"]["code"] == 401 and event["responseStatus"]["reason"] == "Unauthorized"
+
+    # kubectl's requests, with its user agent and the token file user
+    before = len(audit_events(secure_apiserver))
+    config = secure_apiserver.token_kubeconfig(security_lab.token_of("alice"))
+    assert secure_apiserver.kubectl(config, "get", "configmap", "settings", "-n", namespace).returncode == 0
+    new = audit_events(secure_apiserver)[before:]
+    get = [e for e in new if e.get("objectRef", {}).get("name") == "settings"]
+    assert len(get) == 1 and get[0]["verb"] == "get" and get[0]["user"]["username"] == "alice"
+    assert get[0]["userAgent"].startswith("kubectl/")
+    assert get[0]["responseStatus"]["code"] == 200
+    # subresource, namespaced name, group
+    status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/nobody/token",
+                               cert="admin", method="POST",
+                               body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
+    event = event_with_id(secure_apiserver, headers["Audit-Id"])
+    assert event["objectRef"] == {"resource": "serviceaccounts", "namespace": namespace, "name": "nobody",
+                                  "apiVersion": "v1", "subresource": "token"}
+    assert event["responseStatus"]["code"] == 404
+
+
+def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path_factory):
+    """--audit-log-maxsize=1 (MB), --audit-log-maxbackup=2: ~3.5 MB of events leave 2 backups and the current file."""
+    import asyncio
+
+    import aiohttp
+
+    server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("audit-rotation"),
+                                    extra_args=("--audit-log-maxsize=1", "--audit-log-maxbackup=2"))
+    try:
+        padding = "x" * 8000  # long request URIs make big events: fewer requests for megabytes
+        count = 450
+
+        async def send_all() -> list[str]:
+            ctx = ssl.create_default_context(cafile=str(security_lab.pki / "ca.crt"))
+            ids = []
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx, limit=8)) as session:
+                async def one(i: int) -> None:
+                    async with session.get(f"{server.url}/version?n={i}&pad={padding}") as resp:
+                        assert resp.status == 200
+                        ids.append(resp.headers["Audit-Id"])
+                await asyncio.gather(*(one(i) for i in range(count)))
+            return ids
+
+        ids = asyncio.run(send_all())
+        directory = server.audit_log.parent
+        backups = sorted(p for p in directory.iterdir() if p.name != "audit.log")
+        assert len(backups) == 2, [p.name for p in directory.iterdir()]
+        assert all(p.name.startswith("audit-") and p.name.endswith(".log") for p in backups)
+        for path in [*backups, server.audit_log]:
+            assert path.stat().st_size <= 1024 * 1024
+            for line in path.read_text().splitlines():
+                assert json.loads(line)["kind"] == "Event"
+        kept = [json.loads(line)["auditID"] for p in [*backups, server.audit_log] for line in p.read_text().splitlines()]
+        assert ids[-1] in kept  # the newest events are kept ...
+        assert len(kept) < count  # ... and the oldest went with the pruned backups
+    finally:
+        server.stop()
