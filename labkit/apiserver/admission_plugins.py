@@ -29,6 +29,7 @@ NodeRestriction lives with the authorizers; it joins this table with
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import random
 from decimal import Decimal
@@ -235,6 +236,7 @@ DEFAULT_SERVICE_ACCOUNT = "default"
 TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 TOKEN_EXPIRATION_SECONDS = 3607  # upstream: one hour plus 7 s, so the kubelet refreshes before it expires
 ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+DEFAULT_ACCOUNT_ATTEMPTS = 10  # upstream looks ``default`` up this often (100-200 ms apart) before refusing
 _RANDOM_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # upstream's utilrand alphabet (no vowels, no look-alikes)
 
 
@@ -253,22 +255,39 @@ class ServiceAccount(BasePlugin):
 
     name = "ServiceAccount"
 
-    def __init__(self, storage, rng: random.Random | None = None):
+    def __init__(self, storage, rng: random.Random | None = None, retry_interval: float | None = None):
         self.storage = storage
         self.rng = rng or random.SystemRandom()
+        self.retry_interval = retry_interval if retry_interval is not None else 0.1 + self.rng.random() / 10
+
+    async def lookup(self, namespace: str, name: str) -> dict | None:
+        """The account, waiting a little for ``default`` (the controller makes it right after the namespace)."""
+        attempts = DEFAULT_ACCOUNT_ATTEMPTS if name == DEFAULT_SERVICE_ACCOUNT else 1
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(self.retry_interval)
+            account = await self.storage.get_or_none(SERVICE_ACCOUNTS, namespace, name)
+            if account is not None:
+                return account
+        return None
 
     async def admit(self, a: Attributes) -> None:
         if not _is_pod_write(a):
             return
         pod = a.obj
         meta = pod.get("metadata") or {}
-        if (meta.get("annotations") or {}).get(MIRROR_POD_ANNOTATION) is not None:
-            return  # static pods of a kubelet: no API credentials (upstream refuses them any)
         spec = pod.setdefault("spec", {})
+        if (meta.get("annotations") or {}).get(MIRROR_POD_ANNOTATION) is not None:
+            # static pods of a kubelet get no API credentials
+            if spec.get("serviceAccountName"):
+                raise errors.forbidden(a.resource.plural, a.name, "a mirror pod may not reference service accounts")
+            if any(isinstance(v, dict) and v.get("secret") for v in spec.get("volumes") or []):
+                raise errors.forbidden(a.resource.plural, a.name, "a mirror pod may not reference secrets")
+            return
         account_name = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT_SERVICE_ACCOUNT
         spec["serviceAccountName"] = account_name
         spec["serviceAccount"] = account_name  # the deprecated alias upstream keeps in step
-        account = await self.storage.get_or_none(SERVICE_ACCOUNTS, a.namespace, account_name)
+        account = await self.lookup(a.namespace, account_name)
         if account is None:
             raise errors.forbidden(a.resource.plural, a.name, f"error looking up service account "
                                    f"{a.namespace}/{account_name}: serviceaccount \"{account_name}\" not found",
