@@ -9,7 +9,7 @@ the namespace (and, cluster-scoped, the name), allocated cluster IPs and node
 ports, the random name of a pod's token volume. Where the server refuses the JSON form (a resource it does not serve
 yet), the protobuf form must get the same refusal.
 
-``kubectl auth can-i`` and ``kubectl create token`` store nothing: their
+``kubectl auth can-i``, ``auth whoami`` and ``create token`` store nothing: their
 protobuf answer is compared with the answer to the same review/request
 posted as JSON (``kubectl create --raw``).
 """
@@ -224,6 +224,20 @@ def test_auth_can_i_answers_what_the_json_review_answers(kube):
         pytest.xfail(f"the server refuses the review either way: {reason}")
     allowed = json.loads(as_json.stdout)["status"]["allowed"]
     assert sent.stdout.strip() == ("yes" if allowed else "no")
+
+
+def test_auth_whoami_answers_what_the_json_review_answers(kube):
+    sent = kube.run("auth", "whoami", "-o", "json", "-v=8")
+    assert PROTOBUF_HEADER in sent.stderr
+    review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    as_json = kube.run("create", "--raw", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "-f", "-",
+                       input=json.dumps(review))
+    if as_json.returncode != 0:
+        reason = refusal(as_json.stderr)
+        assert sent.returncode != 0 and reason in sent.stderr, f"JSON: {as_json.stderr}\nprotobuf: {sent.stderr}"
+        pytest.xfail(f"the server refuses the review either way: {reason}")
+    assert sent.returncode == 0, sent.stderr[-2000:]
+    assert json.loads(sent.stdout)["status"] == json.loads(as_json.stdout)["status"]
 
 
 def test_create_token_answers_what_the_json_token_request_answers(kube):

@@ -93,6 +93,8 @@ NO_DRY_RUN = {
                           "metadata": {}, "spec": {"resourceAttributes": {
                               "namespace": "capture", "verb": "get", "resource": "pods", "subresource": "log"}},
                           "status": {"allowed": False}},
+    "whoami": {"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {},
+               "status": {"userInfo": {}}},
     "can_i_nonresource": {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
                           "metadata": {}, "spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}},
                           "status": {"allowed": False}},
