@@ -186,3 +186,6 @@ async def test_concurrent_service_creates_through_two_apiservers_never_share_an_
                (None, "", "None")]
     assert len(all_ips) == len(set(all_ips))
     assert set(ips) <= set(all_ips)
+    # Give the addresses back: the session's Service range (a /24) is shared by every test.
+    await clients[0].delete_collection("services", namespace)
+    assert (await clients[0].list("services", namespace))["items"] == []
