@@ -38,10 +38,9 @@ from aiohttp import web
 
 from labkit.api.errors import StatusError
 from labkit.apiserver.auth import UserInfo, request_attributes
+from labkit.apiserver.auth.authn import INSECURE_USER
 
 MEGABYTE = 1024 * 1024
-# The identity of the (development-only) insecure port, as upstream's insecure handler had it.
-INSECURE_USER = UserInfo("system:unsecured", groups=("system:masters", "system:authenticated"))
 
 
 def timestamp(seconds: float) -> str:
@@ -60,6 +59,7 @@ class RotatingFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "ab")
         self.size = self.file.tell()
+        self.last_rotation = 0.0
 
     def write(self, line: bytes) -> None:
         if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
@@ -69,14 +69,15 @@ class RotatingFile:
         self.size += len(line)
 
     def backup_name(self, now: float) -> Path:
-        stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")[:-3]
-        stem, ext = self.path.stem, self.path.suffix
-        candidate = self.path.with_name(f"{stem}-{stamp}{ext}")
-        n = 1
-        while candidate.exists():  # two rotations within a millisecond
-            candidate = self.path.with_name(f"{stem}-{stamp}-{n}{ext}")
-            n += 1
-        return candidate
+        """``<stem>-<UTC time to the millisecond><ext>``: names sort by time, so pruning keeps the newest."""
+        now = max(now, self.last_rotation + 0.001)  # rotations within a millisecond: each one later
+        while True:
+            stamp = datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H-%M-%S.%f")[:-3]
+            candidate = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+            if not candidate.exists():
+                self.last_rotation = now
+                return candidate
+            now += 0.001
 
     def backups(self) -> list[Path]:
         """Rotated files, oldest first (their names sort by time)."""

@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 
 from labkit.api import errors
 from labkit.api.errors import Cause, StatusError
-from labkit.apiserver.auth import ANONYMOUS_USER, UserInfo
+from labkit.apiserver.auth import UserInfo
 from labkit.apiserver.auth import tokens
-from labkit.apiserver.auth.authn import BOUND_KINDS, SERVICE_ACCOUNT_PREFIX, SERVICEACCOUNTS, InvalidCredentials, \
-    RequestAuthenticator
+from labkit.apiserver.auth.authn import BOUND_KINDS, INSECURE_USER, SERVICE_ACCOUNT_PREFIX, SERVICEACCOUNTS, \
+    InvalidCredentials, RequestAuthenticator
 
 GROUP = "authentication.k8s.io"
 API_VERSION = f"{GROUP}/v1"
@@ -163,7 +163,7 @@ class Reviews:
 
     async def self_subject_review(self, namespace, body, options) -> dict:
         _body(body, "SelfSubjectReview")
-        user: UserInfo = options.user or ANONYMOUS_USER
+        user: UserInfo = options.user or INSECURE_USER  # no user: the insecure port, where no gate runs
         return {"kind": "SelfSubjectReview", "apiVersion": API_VERSION,
                 "metadata": {"creationTimestamp": rfc3339(time.time())},
                 "status": {"userInfo": user.to_dict()}}

@@ -1,0 +1,150 @@
+"""The audit log (labkit/apiserver/audit.py): events of real HTTP requests, and rotation as data."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from labkit.api import errors
+from labkit.apiserver.audit import AuditLog, RotatingFile, timestamp
+from labkit.apiserver.auth import Gate
+from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny
+from labkit.apiserver.auth.authn import RequestAuthenticator, TokenFile
+from labkit.apiserver.auth import UserInfo
+
+
+# -- rotation ----------------------------------------------------------------------
+
+def lines_in(paths) -> list[bytes]:
+    return [line for p in paths for line in p.read_bytes().splitlines()]
+
+
+def test_rotates_before_a_line_would_pass_max_bytes(tmp_path):
+    log = RotatingFile(tmp_path / "audit.log", max_bytes=1000)
+    written = [f'{{"n":{i},"pad":"{"x" * 280}"}}\n'.encode() for i in range(10)]
+    for line in written:
+        log.write(line)
+    log.close()
+    backups = log.backups()
+    assert len(backups) == 3  # 3 lines of ~300 bytes fit in 1000: 10 lines make 3 full files and a fourth
+    for path in [*backups, log.path]:
+        assert path.stat().st_size <= 1000
+        assert re.fullmatch(r"audit-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.log", path.name) or path == log.path
+    assert lines_in([*backups, log.path]) == [line.rstrip(b"\n") for line in written]  # nothing lost, in order
+
+
+def test_keeps_only_max_backups_newest(tmp_path):
+    log = RotatingFile(tmp_path / "audit.log", max_bytes=100, max_backups=2)
+    for i in range(12):
+        log.write(f'{{"n":{i},"pad":"{"y" * (70 if i >= 10 else 71)}"}}\n'.encode())  # one line per file
+    log.close()
+    backups = log.backups()
+    assert len(backups) == 2
+    kept = [json.loads(line)["n"] for line in lines_in([*backups, log.path])]
+    assert kept == [9, 10, 11]
+
+
+def test_prunes_backups_older_than_max_age(tmp_path):
+    old = tmp_path / "audit-2020-01-01T00-00-00.000.log"
+    old.write_text('{"old":true}\n')
+    os.utime(old, (time.time() - 3 * 86400, time.time() - 3 * 86400))
+    unrelated = tmp_path / "other.log"
+    unrelated.write_text("keep me\n")
+    log = RotatingFile(tmp_path / "audit.log", max_bytes=50, max_age_days=2)
+    log.write(b'{"a":"' + b"z" * 40 + b'"}\n')
+    log.write(b'{"b":"' + b"z" * 40 + b'"}\n')  # rotates: the 3-day-old backup goes
+    log.close()
+    assert not old.exists() and unrelated.exists()
+    assert len(log.backups()) == 1
+
+
+def test_no_limit_never_rotates(tmp_path):
+    log = RotatingFile(tmp_path / "audit.log")
+    for _ in range(100):
+        log.write(b"x" * 1000 + b"\n")
+    log.close()
+    assert log.backups() == [] and log.path.stat().st_size == 100 * 1001
+
+
+def test_bad_flags_are_named():
+    with pytest.raises(ValueError, match="must not be negative"):
+        AuditLog.from_flags("/tmp/x.log", max_size_mb=-1)
+
+
+def test_timestamps_are_rfc3339_micro_utc():
+    assert timestamp(1_700_000_000.123456) == "2023-11-14T22:13:20.123456Z"
+
+
+# -- events of real requests ---------------------------------------------------------
+
+async def pods(request: web.Request) -> web.Response:
+    return web.json_response({"kind": "PodList", "apiVersion": "v1", "items": []})
+
+
+async def missing(request: web.Request) -> web.Response:
+    raise errors.not_found("pods", request.match_info["name"])
+
+
+async def events_for(tmp_path, authorizer, requests) -> tuple[list[dict], list]:
+    """Send ``requests`` (method, path, headers) through audit + auth gate; the events and responses."""
+    audit = AuditLog.from_flags(str(tmp_path / "audit.log"))
+    token_file = TokenFile({"alice-token": UserInfo("alice", "1001", ("dev",))})
+    gate = Gate(RequestAuthenticator(token_file=token_file), [authorizer])
+    app = web.Application(middlewares=[audit.middleware, gate.middleware])
+    app.router.add_get("/api/v1/namespaces/{namespace}/pods", pods)
+    app.router.add_get("/api/v1/namespaces/{namespace}/pods/{name}", missing)
+    app.router.add_get("/version", pods)
+    answers = []
+    async with TestClient(TestServer(app)) as client:
+        for method, path, headers in requests:
+            resp = await client.request(method, path, headers=headers)
+            answers.append((resp.status, dict(resp.headers), await resp.text()))
+    audit.close()
+    return [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()], answers
+
+
+async def test_events_carry_user_verb_object_and_code(tmp_path):
+    alice = {"Authorization": "Bearer alice-token", "User-Agent": "kubectl/v1.34.0 test"}
+    events, answers = await events_for(tmp_path, AlwaysAllow(), [
+        ("GET", "/api/v1/namespaces/web/pods?limit=500", alice),
+        ("GET", "/api/v1/namespaces/web/pods/db", alice),
+        ("GET", "/version", {"X-Forwarded-For": "10.0.0.7, 10.0.0.8", "Audit-Id": "given-by-the-client"}),
+        ("GET", "/api/v1/namespaces/web/pods", {"Authorization": "Bearer who-knows"}),
+    ])
+    assert [a[0] for a in answers] == [200, 404, 200, 401]
+    assert [e["auditID"] for e in events] == [a[1]["Audit-Id"] for a in answers]
+    assert events[2]["auditID"] == "given-by-the-client"
+
+    listing, missing_pod, version, refused = events
+    assert listing["verb"] == "list" and listing["requestURI"] == "/api/v1/namespaces/web/pods?limit=500"
+    assert listing["user"] == {"username": "alice", "uid": "1001", "groups": ["dev", "system:authenticated"]}
+    assert listing["objectRef"] == {"resource": "pods", "namespace": "web", "apiVersion": "v1"}
+    assert listing["responseStatus"] == {"metadata": {}, "code": 200}
+    assert listing["userAgent"] == "kubectl/v1.34.0 test"
+    assert listing["level"] == "Metadata" and listing["stage"] == "ResponseComplete"
+    assert listing["requestReceivedTimestamp"] <= listing["stageTimestamp"]
+
+    assert missing_pod["verb"] == "get" and missing_pod["objectRef"]["name"] == "db"
+    assert missing_pod["responseStatus"] == {"metadata": {}, "status": "Failure", "message": 'pods "db" not found',
+                                             "reason": "NotFound", "code": 404}
+
+    assert version["verb"] == "get" and "objectRef" not in version
+    assert version["user"] == {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
+    assert version["sourceIPs"][:2] == ["10.0.0.7", "10.0.0.8"] and len(version["sourceIPs"]) == 3
+
+    assert refused["user"] == {} and refused["responseStatus"]["code"] == 401
+
+
+async def test_forbidden_requests_are_recorded_with_who_was_refused(tmp_path):
+    events, answers = await events_for(tmp_path, AlwaysDeny(), [
+        ("GET", "/api/v1/namespaces/web/pods", {"Authorization": "Bearer alice-token"})])
+    assert answers[0][0] == 403
+    assert events[0]["user"]["username"] == "alice"
+    assert events[0]["responseStatus"]["reason"] == "Forbidden"
+    assert events[0]["responseStatus"]["message"].startswith('pods is forbidden: User "alice" cannot list resource')

@@ -1,0 +1,181 @@
+"""Service-account JWTs (labkit/apiserver/auth/tokens.py) and the static token file, as data.
+
+Signatures are also checked by an independent judge: the openssl command
+line verifies what we sign (RS256 with labkit.pki's sa.key, ES256 with an EC key).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.apiserver.auth import tokens
+from labkit.apiserver.auth.authn import TokenFile, user_from_peer_certificate
+from labkit.pki import serviceaccount
+
+CLAIMS = {"iss": "https://kubernetes.default.svc.cluster.local", "sub": "system:serviceaccount:web:robot",
+          "aud": ["https://kubernetes.default.svc.cluster.local"], "exp": 2_000_000_000, "iat": 1_700_000_000}
+
+
+@pytest.fixture(scope="module")
+def sa_key(tmp_path_factory):
+    """The service-account key pair exactly as labkit.pki makes it (RSA 2048, sa.key + sa.pub)."""
+    pki = tmp_path_factory.mktemp("pki")
+    serviceaccount.ensure(pki)
+    return pki
+
+
+@pytest.fixture(scope="module")
+def ec_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def test_rs256_round_trip_with_the_pki_key(sa_key):
+    private = tokens.load_signing_key(sa_key / "sa.key")
+    public = tokens.load_public_keys(sa_key / "sa.pub")
+    token = tokens.sign(CLAIMS, private)
+    header = tokens.parse(token).header
+    assert header == {"alg": "RS256", "kid": tokens.key_id(private.public_key())}
+    assert tokens.verify(token, public) == CLAIMS
+
+
+def test_es256_round_trip(ec_key):
+    token = tokens.sign(CLAIMS, ec_key)
+    jws = tokens.parse(token)
+    assert jws.header["alg"] == "ES256"
+    assert len(jws.signature) == 64  # JWS r||s, not DER
+    assert tokens.verify(token, [ec_key.public_key()]) == CLAIMS
+
+
+@pytest.mark.parametrize("curve,alg,size", [(ec.SECP384R1(), "ES384", 96), (ec.SECP521R1(), "ES512", 132)])
+def test_other_ec_curves(curve, alg, size):
+    key = ec.generate_private_key(curve)
+    token = tokens.sign(CLAIMS, key)
+    assert tokens.parse(token).header["alg"] == alg and len(tokens.parse(token).signature) == size
+    assert tokens.verify(token, [key.public_key()]) == CLAIMS
+
+
+def test_kid_is_upstreams_sha256_of_the_der_public_key(sa_key):
+    public = tokens.load_public_keys(sa_key / "sa.pub")[0]
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert tokens.key_id(public) == base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not installed")
+def test_openssl_verifies_our_rs256_and_es256_signatures(sa_key, ec_key, tmp_path):
+    ec_pub = tmp_path / "ec.pub"
+    ec_pub.write_bytes(ec_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo))
+    for key, pub in ((tokens.load_signing_key(sa_key / "sa.key"), sa_key / "sa.pub"), (ec_key, ec_pub)):
+        token = tokens.sign(CLAIMS, key)
+        jws = tokens.parse(token)
+        signature = jws.signature
+        if isinstance(key, ec.EllipticCurvePrivateKey):  # openssl wants DER for ECDSA
+            signature = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                                             int.from_bytes(signature[32:], "big"))
+        (tmp_path / "input").write_bytes(jws.signing_input)
+        (tmp_path / "sig").write_bytes(signature)
+        result = subprocess.run(["openssl", "dgst", "-sha256", "-verify", str(pub), "-signature",
+                                 str(tmp_path / "sig"), str(tmp_path / "input")], capture_output=True, text=True)
+        assert result.returncode == 0 and "Verified OK" in result.stdout, result.stderr
+
+
+def test_public_keys_from_a_certificate_a_private_key_and_several_blocks(sa_key, tmp_path):
+    """--service-account-key-file may hold public keys, private keys and certificates (as upstream)."""
+    from datetime import datetime, timezone
+
+    from labkit.pki.ca import cert_pem, new_ca
+
+    ca = new_ca("ca", "kubernetes", datetime.now(timezone.utc))
+    bundle = tmp_path / "keys.pem"
+    bundle.write_bytes((sa_key / "sa.pub").read_bytes() + (sa_key / "sa.key").read_bytes() + cert_pem(ca.cert))
+    keys = tokens.load_public_keys(bundle)
+    assert len(keys) == 3
+    assert [tokens.algorithm_of(k) for k in keys] == ["RS256", "RS256", "ES256"]
+    token = tokens.sign(CLAIMS, tokens.load_signing_key(sa_key / "sa.key"))
+    assert tokens.verify(token, keys) == CLAIMS
+    assert tokens.verify(tokens.sign(CLAIMS, ca.key), keys) == CLAIMS
+
+
+def test_a_file_without_keys_is_refused_with_its_name(tmp_path):
+    empty = tmp_path / "nothing.pem"
+    empty.write_text("hello\n")
+    with pytest.raises(ValueError, match="nothing.pem: no public key found"):
+        tokens.load_public_keys(empty)
+    with pytest.raises(ValueError, match="nothing.pem: not a PEM private key"):
+        tokens.load_signing_key(empty)
+
+
+def test_tampering_and_foreign_keys_are_refused(sa_key, ec_key):
+    private = tokens.load_signing_key(sa_key / "sa.key")
+    public = tokens.load_public_keys(sa_key / "sa.pub")
+    token = tokens.sign(CLAIMS, private)
+    header, payload, signature = token.split(".")
+    forged = tokens.b64url_encode(json.dumps(dict(CLAIMS, sub="system:serviceaccount:kube-system:admin")).encode())
+    cases = {
+        "claims changed": f"{header}.{forged}.{signature}",
+        "signature changed": f"{header}.{payload}.{signature[:-6]}AAAAAA",
+        "signed by another RSA key": tokens.sign(CLAIMS, rsa.generate_private_key(public_exponent=65537,
+                                                                                  key_size=2048)),
+        "signed by an EC key": tokens.sign(CLAIMS, ec_key),
+        "alg none": tokens.b64url_encode(b'{"alg":"none"}') + f".{payload}.",
+        "alg HS256 with the public key as secret": tokens.b64url_encode(b'{"alg":"HS256"}') + f".{payload}.x",
+        "two parts": f"{header}.{payload}",
+        "not base64": f"{header}.{payload}.!!!",
+        "claims not JSON": f"{header}.{tokens.b64url_encode(b'nope')}.{signature}",
+        "claims a list": f"{header}.{tokens.b64url_encode(b'[1]')}.{signature}",
+    }
+    for what, bad in cases.items():
+        with pytest.raises(tokens.TokenError):
+            tokens.verify(bad, public)
+            pytest.fail(what)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_string_is_a_token_error_never_a_crash(ec_key, text):
+    with pytest.raises(tokens.TokenError):
+        tokens.verify(text, [ec_key.public_key()])
+
+
+# -- the static token file -------------------------------------------------------------
+
+def test_token_file_lines(tmp_path):
+    path = tmp_path / "tokens.csv"
+    path.write_text('# comment\n\nt1,alice,1001,"dev,qa"\nt2,bob,1002\nt3,carol,,ops\n')
+    users = TokenFile.load(path).users
+    assert {t: (u.name, u.uid, u.groups) for t, u in users.items()} == {
+        "t1": ("alice", "1001", ("dev", "qa")), "t2": ("bob", "1002", ()), "t3": ("carol", "", ("ops",))}
+    assert TokenFile.load(path).authenticate_token("t2").name == "bob"
+    assert TokenFile.load(path).authenticate_token("t4") is None
+
+
+@pytest.mark.parametrize("text,message", [
+    ("t1,alice\n", "line 1: at least 3 columns are needed (token, user name, user uid), found 2"),
+    ("t1,alice,1\nt1,bob,2\n", "line 2: this token is already on an earlier line"),
+    (",alice,1\n", "line 1: the token and the user name must not be empty"),
+])
+def test_token_file_errors_name_the_line(tmp_path, text, message):
+    path = tmp_path / "tokens.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        TokenFile.load(path)
+
+
+def test_user_from_a_client_certificate_subject():
+    peer = {"subject": ((("organizationName", "system:nodes"),), (("organizationName", "ops"),),
+                        (("commonName", "system:node:worker-1"),))}
+    user = user_from_peer_certificate(peer)
+    assert (user.name, user.groups) == ("system:node:worker-1", ("system:nodes", "ops"))
+    assert user_from_peer_certificate({"subject": ((("organizationName", "x"),),)}) is None  # no CN: nobody
+    assert user_from_peer_certificate(None) is None
