@@ -71,8 +71,8 @@ class UnknownKind(ProtobufError):
 # One block per message: its name, then one line per field:
 #     <field number> <json name> <type>
 # Types: string int32 int64 bool bytes (base64 in JSON); Time MicroTime (RFC 3339);
-# Quantity (its string); IntOrString (number or string); FieldsV1 RawExtension
-# (raw JSON); StringList (a message holding `repeated string items = 1`, JSON
+# Quantity (its string); IntOrString (number or string); FieldsV1 (raw JSON);
+# StringList (a message holding `repeated string items = 1`, JSON
 # a plain list); or another message of the table. Prefixes: `*` a Go pointer
 # (kept even when zero), `[]` repeated, `map<K,V>` a map, `inline` a Go embedded
 # struct whose fields sit in the parent's JSON object. After the JSON name:
@@ -1331,7 +1331,7 @@ ANY_GROUP_KINDS = {"DeleteOptions": "meta.DeleteOptions"}
 
 SCALARS = ("string", "int32", "int64", "bool", "bytes")
 # Types with their own JSON form (see _special).
-SPECIAL = ("Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1", "RawExtension", "StringList")
+SPECIAL = ("Time", "MicroTime", "Quantity", "IntOrString", "FieldsV1", "StringList")
 
 
 @dataclass(frozen=True)
@@ -1515,7 +1515,9 @@ def decode_message(data: bytes, message: str, path: str = "") -> dict[str, Any]:
                 items.append(_value(field.type, wire_type, value, f"{where}[{len(items)}]"))
         else:
             decoded = _value(field.type, wire_type, value, where)
-            if field.pointer or field.always or not _omitted_when_zero(field, decoded):
+            if isinstance(decoded, dict) and isinstance(out.get(field.json), dict):
+                _merge(out[field.json], decoded)  # a message sent twice is merged, as protobuf says
+            elif field.pointer or field.always or not _omitted_when_zero(field, decoded):
                 out[field.json] = decoded
             else:
                 out.pop(field.json, None)  # a later zero replaces an earlier value, as in Go
@@ -1525,6 +1527,17 @@ def decode_message(data: bytes, message: str, path: str = "") -> dict[str, Any]:
             plain_scalar = field.type in SCALARS and not (field.pointer or field.repeated or field.map_key)
             out[field.json] = _zero(field.type) if plain_scalar else None
     return out
+
+
+def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
+    """Protobuf's rule for a repeated occurrence of a message: later scalars win, lists grow, messages merge."""
+    for key, value in later.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key].extend(value)
+        else:
+            into[key] = value
 
 
 def _omitted_when_zero(field: Field, value: Any) -> bool:
@@ -1617,7 +1630,7 @@ def _special(type_: str, data: bytes, where: str) -> Any:
         if kind not in (0, 1):
             raise ProtobufError(f"{where}: IntOrString type {kind} is neither 0 (int) nor 1 (string)")
         return str_val if kind == 1 else int_val
-    if type_ in ("FieldsV1", "RawExtension"):
+    if type_ == "FieldsV1":
         raw = b""
         for number, wire_type, value in Reader(data, where):
             if number == 1:
@@ -1642,7 +1655,7 @@ def _rfc3339(seconds: int, nanos: int, micro: bool, where: str) -> str:
         moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
     except OverflowError:
         raise ProtobufError(f"{where}: seconds {seconds} out of range") from None
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    text = f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}"  # %Y does not pad years before 1000
     if micro:
         text += f".{nanos // 1000:06d}"
     return text + "Z"
