@@ -1501,7 +1501,7 @@ def decode_message(data: bytes, message: str, path: str = "") -> dict[str, Any]:
             continue
         where = f"{path}.{field.json}" if path else field.json
         if field.inline:
-            out.update(decode_message(_bytes(value, wire_type, where), field.type, path))
+            _merge(out, decode_message(_bytes(value, wire_type, where), field.type, path))
         elif field.map_key is not None:
             key, item = _map_entry(_bytes(value, wire_type, where), field, where)
             out.setdefault(field.json, {})[key] = item
@@ -1536,6 +1536,8 @@ def _merge(into: dict[str, Any], later: dict[str, Any]) -> None:
             _merge(into[key], value)
         elif isinstance(value, list) and isinstance(into.get(key), list):
             into[key].extend(value)
+        elif value is None and into.get(key) is not None:
+            continue  # absent from the later occurrence (a `!` field's null): the earlier value stays
         else:
             into[key] = value
 
