@@ -258,9 +258,20 @@ class ServiceAccountTokens:
         meta = obj.get("metadata") or {}
         if uid and meta.get("uid") != uid:
             raise InvalidCredentials(f"{what} {where}: uid {meta.get('uid')} does not match the token's {uid}")
-        if meta.get("deletionTimestamp"):
-            raise InvalidCredentials(f"{what} {where} is being deleted")
+        deleted_at = meta.get("deletionTimestamp")
+        # A graceful deletion sets deletionTimestamp to its end: until then (and the leeway after),
+        # the pod's containers still run and still need their token, as upstream allows.
+        if deleted_at and _seconds(deleted_at) < time.time() - LEEWAY_SECONDS:
+            raise InvalidCredentials(f"{what} {where} has been deleted (at {deleted_at})")
         return obj
+
+
+def _seconds(rfc3339: str) -> float:
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0  # unreadable: treat as long past
 
 
 class RequestAuthenticator:

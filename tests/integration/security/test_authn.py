@@ -328,6 +328,28 @@ def test_token_bound_to_a_pod_dies_with_the_pod(secure_apiserver, namespace):
     assert_unauthorized(secure_apiserver, token)
 
 
+def test_token_bound_to_a_terminating_pod_lives_through_its_grace_period(secure_apiserver, namespace):
+    """A pod on a node deleted gracefully still runs (and needs its token) until deletionTimestamp."""
+    make_service_account(secure_apiserver, namespace)
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "web"}, "spec": {
+        "serviceAccountName": "robot", "nodeName": "worker-1", "containers": [{"name": "c", "image": "busybox"}]}})
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                            cert="admin", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "web",
+                                                              "uid": pod.metadata.uid}}})
+    assert status == 201, body
+    token = body["status"]["token"]
+    core.delete_namespaced_pod("web", namespace, grace_period_seconds=300)
+    terminating = core.read_namespaced_pod("web", namespace)
+    assert terminating.metadata.deletion_timestamp is not None  # still there, terminating
+    status, _, _ = https(secure_apiserver, "/api/v1/namespaces", token=token)
+    assert status == 200
+    core.delete_namespaced_pod("web", namespace, grace_period_seconds=0)
+    assert_unauthorized(secure_apiserver, token)
+
+
 def test_token_request_refusals(secure_apiserver, namespace):
     admin = secure_apiserver.kubeconfig("admin")
     make_service_account(secure_apiserver, namespace)
