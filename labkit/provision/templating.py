@@ -52,8 +52,18 @@ def _b64encode(value: str | bytes) -> str:
 
 
 def _bool(value: Any) -> bool:
+    """The ``bool`` filter (as Ansible's): only yes/true/1/on are true."""
     if isinstance(value, str):
         return value.strip().lower() in ("yes", "true", "1", "on")
+    return bool(value)
+
+
+def _truth(value: Any) -> bool:
+    """A condition's result: a string that spells a boolean is that boolean
+    (``"false"`` from an inventory is false); any other string is true when
+    it is not empty (``when: lab.apt_proxy`` with a URL is true)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "no", "false", "0", "off", "none")
     return bool(value)
 
 
@@ -212,7 +222,7 @@ class Renderer:
         text = str(expression).strip()
         if text.startswith("{{") and text.endswith("}}"):
             text = text[2:-2]
-        return _bool(self.evaluate(text, variables, where))
+        return _truth(self.evaluate(text, variables, where))
 
     # -- template files ------------------------------------------------------
     def find_template(self, name: str) -> Path:

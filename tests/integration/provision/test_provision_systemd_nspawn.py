@@ -30,6 +30,7 @@ from labkit.provision.sshd import make_key
 
 pytestmark = pytest.mark.lab
 
+REPO = Path(__file__).resolve().parents[3]
 CACHE = Path(os.environ.get("LABKIT_TEST_CACHE", Path.home() / ".cache" / "labkit-test"))
 ROOTFS = CACHE / "nspawn-rootfs"
 
@@ -198,8 +199,8 @@ def publish(repo: Path, version: str) -> None:
     """A real .deb (dpkg-deb) in a flat apt repository: Packages and Release written as apt reads them."""
     import hashlib
     build = repo.parent / f"build-{version}"
-    (build / "DEBIAN").mkdir(parents=True)
-    (build / "usr/share/labkit-probe").mkdir(parents=True)
+    (build / "DEBIAN").mkdir(parents=True, exist_ok=True)
+    (build / "usr/share/labkit-probe").mkdir(parents=True, exist_ok=True)
     (build / "usr/share/labkit-probe/VERSION").write_text(version + "\n")
     control = (f"Package: labkit-probe\nVersion: {version}\nArchitecture: all\nMaintainer: labkit <labkit@localhost>\n"
                "Description: a package the engine's apt test installs\n")
@@ -333,3 +334,38 @@ def test_modprobe_persists_a_loaded_module(systemd_machine, tmp_path):
     assert [r.diff for r in first.records if r.status == "changed"] == ["/etc/modules-load.d/overlay.conf: loaded at boot"]
     assert machine_run(m, "cat /etc/modules-load.d/overlay.conf") == "overlay\n"
     assert run_play_file(inventory, play).changed == 0
+
+
+def test_the_cluster_play_converges_on_the_machine(systemd_machine, package_proxy, tmp_path):
+    """roles/site.yaml itself, for real, twice: the second run changes nothing.
+
+    What this machine cannot give is overridden in the inventory (host vars beat
+    role defaults): packages come from the loopback repository (through the
+    proxy the play configures), the kernel module is one that is loaded here,
+    and the kernel setting one whose live value is already right (the machine
+    shares this kernel and its /proc/sys is read-only).
+    """
+    m, p = systemd_machine, package_proxy
+    publish(p["repo"], "1.0")
+    machine_run(m, f"echo 'deb [trusted=yes] {p['repo_url']} ./' > /etc/apt/sources.list; "
+                   "dpkg -P labkit-probe >/dev/null 2>&1; rm -f /etc/apt/apt.conf.d/01labkit-proxy; "
+                   "mkdir -p /var/lib/apt/periodic && touch -d '3 hours ago' /var/lib/apt/periodic/update-success-stamp")
+    pid_max = machine_run(m, "sysctl -n kernel.pid_max").strip()
+    inventory = tmp_path / "machine.yaml"
+    inventory.write_text(
+        f"lab: {{name: machinetest, provider: ssh, apt_proxy: '{p['proxy']}'}}\n"
+        f"hosts:\n  machine-1: {{address: {m['address']}, port: {m['port']}, user: root, key: {m['key']},\n"
+        f"    vars: {{base_packages: [labkit-probe], kernel_modules: [overlay], kernel_settings: {{kernel.pid_max: {pid_max}}}}}}}\n")
+    site = REPO / "roles" / "site.yaml"
+    first = run_play_file(inventory, site)
+    assert first.failed_hosts == [], [str(f) for f in first.failures]
+    assert sorted(first.changed_tasks()) == sorted([
+        "apt through the lab's package proxy", "base packages", "every lab host by name",
+        "kernel modules for pod networking", "kernel settings for pod networking"])
+    assert machine_run(m, "cat /etc/apt/apt.conf.d/01labkit-proxy") == 'Acquire::http::Proxy "%s";\n' % p["proxy"]
+    assert machine_run(m, "dpkg-query -W -f='${db:Status-Status}' labkit-probe") == "installed"
+    assert f"{m['address']} machine-1" in machine_run(m, "cat /etc/hosts")
+    assert machine_run(m, "cat /etc/sysctl.d/90-labkit.conf") == f"kernel.pid_max = {pid_max}\n"
+    assert machine_run(m, "cat /etc/modules-load.d/overlay.conf") == "overlay\n"
+    again = run_play_file(inventory, site)
+    assert again.failed_hosts == [] and again.changed == 0, again.changed_tasks()

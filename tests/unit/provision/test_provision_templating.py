@@ -44,3 +44,17 @@ def test_guarded_variables_are_optional_for_validation():
     r = Renderer()
     names = [n for n, _ in used_variables(r, "{% if proxy is defined %}{{ proxy }}{% endif %}{{ port | default(80) }}{{ must }}")]
     assert names == ["must"]
+
+
+@pytest.mark.parametrize("value, truth", [
+    ("http://192.168.77.1:3142", True), ("", False), ("no", False), ("False", False), ("0", False),
+    ("yes", True), ("true", True), (None, False), ([], False), (["a"], True), (0, False), (2, True),
+])
+def test_conditions_read_strings_as_people_mean_them(value, truth):
+    r = Renderer()
+    assert r.condition("setting", Vars([{"setting": value}], r)) is truth
+
+
+def test_the_bool_filter_is_ansibles():
+    r = Renderer()
+    assert [r.condition("s | bool", Vars([{"s": s}], r)) for s in ("yes", "on", "1", "http://x", "")] == [True, True, True, False, False]
