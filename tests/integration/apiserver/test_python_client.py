@@ -684,3 +684,60 @@ def test_field_validation_strict_warn_ignore(dynamic, core, ns):
     with pytest.raises(ApiException) as info:
         create("x", "Sometimes")
     assert "fieldValidation" in json.loads(info.value.body)["message"]
+
+
+# -- subresources through the typed client ---------------------------------------------------
+
+def test_subresources_scale_status_binding_eviction_log(api_client, core, ns):
+    apps = k8s.AppsV1Api(api_client)
+    apps.create_namespaced_deployment(ns, {"metadata": {"name": "web"}, **bodies(ns, "web")["Deployment"]})
+    scale = apps.read_namespaced_deployment_scale("web", ns)
+    assert isinstance(scale, k8s.V1Scale) and scale.spec.replicas == 2
+    assert scale.status.selector == "app=web"
+    scale.spec.replicas = 4
+    assert apps.replace_namespaced_deployment_scale("web", ns, scale).spec.replicas == 4
+    assert apps.patch_namespaced_deployment_scale("web", ns, {"spec": {"replicas": 1}}).spec.replicas == 1
+    deployment = apps.read_namespaced_deployment("web", ns)
+    assert deployment.spec.replicas == 1 and deployment.metadata.generation == 3
+
+    # status: only through /status, and the main resource keeps it.
+    deployment.status = k8s.V1DeploymentStatus(replicas=1, ready_replicas=1, observed_generation=3)
+    written = apps.replace_namespaced_deployment_status("web", ns, deployment)
+    assert written.status.ready_replicas == 1 and written.metadata.generation == 3
+    written.status.ready_replicas = 0
+    written.spec.paused = True
+    kept = apps.replace_namespaced_deployment("web", ns, written)
+    assert kept.status.ready_replicas == 1 and kept.spec.paused is True
+
+    # binding: what the scheduler sends; a second binding is 409.
+    core.create_namespaced_pod(ns, {"metadata": {"name": "p", "labels": {"app": "web"}},
+                                    **bodies(ns, "p")["Pod"]})
+    binding = k8s.V1Binding(metadata=k8s.V1ObjectMeta(name="p"),
+                            target=k8s.V1ObjectReference(kind="Node", name="worker-1"))
+    # The answer is a Status (upstream too), which the client cannot read as a V1Binding: raw answer.
+    answer = core.create_namespaced_pod_binding("p", ns, binding, _preload_content=False)
+    assert answer.status == 201 and json.loads(answer.data)["status"] == "Success"
+    pod = core.read_namespaced_pod("p", ns)
+    assert pod.spec.node_name == "worker-1"
+    assert any(c.type == "PodScheduled" and c.status == "True" for c in pod.status.conditions)
+    code, status = refused(core.create_namespaced_pod_binding, "p", ns, binding)
+    assert (code, status["reason"]) == (409, "Conflict")
+
+    # log: a clear error while no kubelet serves it.
+    code, status = refused(core.read_namespaced_pod_log, "p", ns)
+    assert code == 503 and "kubelet" in status["message"]
+
+    # eviction: a PodDisruptionBudget that allows nothing refuses with 429, then one that allows it.
+    policy = k8s.PolicyV1Api(api_client)
+    policy.create_namespaced_pod_disruption_budget(ns, {"metadata": {"name": "pdb"},
+                                                        **bodies(ns, "pdb")["PodDisruptionBudget"]})
+    eviction = k8s.V1Eviction(metadata=k8s.V1ObjectMeta(name="p", namespace=ns))
+    code, status = refused(core.create_namespaced_pod_eviction, "p", ns, eviction)
+    assert (code, status["reason"]) == (429, "TooManyRequests")
+    assert core.read_namespaced_pod("p", ns).metadata.deletion_timestamp is None
+    pdb = policy.read_namespaced_pod_disruption_budget("pdb", ns)
+    pdb.status = k8s.V1PodDisruptionBudgetStatus(current_healthy=2, desired_healthy=1, disruptions_allowed=1,
+                                                 expected_pods=2, observed_generation=1)
+    policy.replace_namespaced_pod_disruption_budget_status("pdb", ns, pdb)
+    core.create_namespaced_pod_eviction("p", ns, eviction, _preload_content=False)
+    assert core.read_namespaced_pod("p", ns).metadata.deletion_timestamp is not None
