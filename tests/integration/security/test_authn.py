@@ -278,6 +278,31 @@ def test_kubectl_create_token_authenticates_as_the_service_account(secure_apiser
     assert_unauthorized(secure_apiserver, token)
 
 
+def test_python_client_token_request_and_secret_binding(secure_apiserver, namespace):
+    """The official client's create_namespaced_service_account_token, bound to a Secret: dies with the Secret."""
+    make_service_account(secure_apiserver, namespace)
+    setup = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    secret = setup.create_namespaced_secret(namespace, {"metadata": {"name": "robot-binding"},
+                                                        "stringData": {"k": "v"}})
+    admin = kubernetes.client.CoreV1Api(secure_apiserver.client("admin"))
+    request = kubernetes.client.AuthenticationV1TokenRequest(spec=kubernetes.client.V1TokenRequestSpec(
+        audiences=[ISSUER], expiration_seconds=900,
+        bound_object_ref=kubernetes.client.V1BoundObjectReference(
+            kind="Secret", api_version="v1", name="robot-binding", uid=secret.metadata.uid)))
+    answer = admin.create_namespaced_service_account_token("robot", namespace, request)
+    assert answer.spec.expiration_seconds == 900
+    token = answer.status.token
+    claims = claims_of(token)
+    assert claims["kubernetes.io"]["secret"] == {"name": "robot-binding", "uid": secret.metadata.uid}
+    assert answer.status.expiration_timestamp.timestamp() == claims["exp"]
+    as_robot = kubernetes.client.CoreV1Api(secure_apiserver.client(token=token))
+    assert as_robot.read_namespaced_service_account("robot", namespace).metadata.name == "robot"
+    setup.delete_namespaced_secret("robot-binding", namespace)
+    with pytest.raises(ApiException) as refused:
+        as_robot.read_namespaced_service_account("robot", namespace)
+    assert refused.value.status == 401
+
+
 def test_token_for_another_audience_is_refused_here_but_reviewable(secure_apiserver, namespace):
     admin = secure_apiserver.kubeconfig("admin")
     make_service_account(secure_apiserver, namespace)
@@ -501,7 +526,8 @@ def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path
             assert path.stat().st_size <= 1024 * 1024
             for line in path.read_text().splitlines():
                 assert json.loads(line)["kind"] == "Event"
-        kept = [json.loads(line)["auditID"] for p in [*backups, server.audit_log] for line in p.read_text().splitlines()]
+        kept = [json.loads(line)["auditID"]
+                for path in [*backups, server.audit_log] for line in path.read_text().splitlines()]
         assert ids[-1] in kept  # the newest events are kept ...
         assert len(kept) < count  # ... and the oldest went with the pruned backups
     finally:
