@@ -24,6 +24,7 @@ import asyncio
 import logging
 from typing import Any
 
+from labkit.api import registry
 from labkit.api.errors import StatusError
 from labkit.api.selectors import selector_from_label_selector_dict
 from labkit.client.api import ApiClient
@@ -32,6 +33,8 @@ from labkit.client.workqueue import RateLimitingQueue, run_worker
 from labkit.controllers.controller import ControllerContext, run_until_cancelled
 
 log = logging.getLogger(__name__)
+
+CLUSTER_ROLES = registry.lookup("rbac.authorization.k8s.io", "v1", "clusterroles")
 
 
 def selectors_of(role: dict[str, Any]) -> list[dict]:
@@ -62,7 +65,7 @@ class ClusterRoleAggregationController:
         self.client = client
         self.workers = workers
         self.queue = RateLimitingQueue("clusterrole-aggregation")
-        self.informer = informers.informer("clusterroles")
+        self.informer = informers.informer(CLUSTER_ROLES)
         self.informer.add_event_handler(
             on_add=lambda role: self.enqueue_aggregators(),
             on_update=lambda old, new: self.enqueue_aggregators(),
@@ -87,7 +90,7 @@ class ClusterRoleAggregationController:
             return
         # A merge patch of rules alone: labels and annotations others changed meanwhile stay as they are.
         try:
-            await self.client.patch("clusterroles", name, {"rules": wanted})
+            await self.client.patch(CLUSTER_ROLES, name, {"rules": wanted})
         except StatusError as exc:
             if exc.code == 404:
                 return
