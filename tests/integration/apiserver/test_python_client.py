@@ -741,3 +741,46 @@ def test_subresources_scale_status_binding_eviction_log(api_client, core, ns):
     policy.replace_namespaced_pod_disruption_budget_status("pdb", ns, pdb)
     core.create_namespaced_pod_eviction("p", ns, eviction, _preload_content=False)
     assert core.read_namespaced_pod("p", ns).metadata.deletion_timestamp is not None
+
+
+def test_all_namespaces_list_watch_and_delete_collection(core):
+    first, second = new_namespace(core), new_namespace(core)
+    mark = unique("mark")
+    for ns in (first, second):
+        for i in range(3):
+            core.create_namespaced_config_map(ns, {"metadata": {"name": f"c{i}", "labels": {"mark": mark,
+                                                                                          "i": str(i)}}})
+    everywhere = core.list_config_map_for_all_namespaces(label_selector=f"mark={mark}")
+    assert sorted((c.metadata.namespace, c.metadata.name) for c in everywhere.items) == sorted(
+        (ns, f"c{i}") for ns in (first, second) for i in range(3))
+    page = core.list_config_map_for_all_namespaces(label_selector=f"mark={mark}", limit=4)
+    assert len(page.items) == 4 and page.metadata._continue
+    rest = core.list_config_map_for_all_namespaces(label_selector=f"mark={mark}", limit=4,
+                                                   _continue=page.metadata._continue)
+    assert len(rest.items) == 2 and not rest.metadata._continue
+
+    core.delete_collection_namespaced_config_map(first, label_selector=f"mark={mark},i!=0")
+    assert [c.metadata.name for c in core.list_namespaced_config_map(first).items] == ["c0"]
+    events = collect(core.list_config_map_for_all_namespaces, count=2, label_selector=f"mark={mark}",
+                     resource_version=everywhere.metadata.resource_version)
+    assert sorted((t, o.metadata.namespace, o.metadata.name) for t, o in events) == [
+        ("DELETED", first, "c1"), ("DELETED", first, "c2")]
+
+
+def test_strategic_merge_patch_merges_containers_by_name(api_client, ns):
+    apps = k8s.AppsV1Api(api_client)
+    template = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+        {"name": "app", "image": "busybox", "env": [{"name": "A", "value": "1"}]},
+        {"name": "side", "image": "busybox"}]}}
+    apps.create_namespaced_deployment(ns, {"metadata": {"name": "d"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}}, "template": template}})
+    patched = apps.patch_namespaced_deployment("d", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "image": "busybox:1.36", "env": [{"name": "B", "value": "2"}]}]}}}})
+    app, side = patched.spec.template.spec.containers
+    assert (app.name, app.image, side.name) == ("app", "busybox:1.36", "side")
+    assert [(e.name, e.value) for e in app.env] == [("B", "2"), ("A", "1")]
+    # $patch: delete removes one element by its merge key.
+    patched = apps.patch_namespaced_deployment("d", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "app", "env": [{"name": "A", "$patch": "delete"}]}]}}}})
+    assert [e.name for e in patched.spec.template.spec.containers[0].env] == ["B"]
+    assert patched.metadata.generation == 3
