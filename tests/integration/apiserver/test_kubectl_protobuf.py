@@ -291,3 +291,46 @@ def test_kind_without_a_table_is_a_415(kube, apiserver):
         urllib.request.urlopen(request, timeout=30)
     status = json.loads(refused.value.read())
     assert refused.value.code == 415 and status["reason"] == "UnsupportedMediaType" and "Widget" in status["message"]
+
+
+def test_mutated_kubectl_bodies_never_get_a_5xx_and_refusals_store_nothing(kube, apiserver):
+    """A bounded, seeded fuzz run: kubectl's own ConfigMap and Deployment bodies with bytes flipped, cut or added."""
+    import random
+    import urllib.error
+    import urllib.request
+
+    ns = f"fuzz-{uuid.uuid4().hex[:8]}"
+    kube.ok("create", "-f", "-", input=json_object(apiVersion="v1", kind="Namespace", metadata={"name": ns}))
+    targets = [(FIXTURES / "configmap.pb", f"/api/v1/namespaces/{ns}/configmaps", "configmaps"),
+               (FIXTURES / "deployment.pb", f"/apis/apps/v1/namespaces/{ns}/deployments", "deployments")]
+    rng = random.Random(4)
+    created = {"configmaps": 0, "deployments": 0}
+    for round_ in range(120):
+        path, url, plural = targets[round_ % 2]
+        data = bytearray(path.read_bytes())
+        for _ in range(rng.randint(1, 3)):
+            where = rng.randrange(4, len(data))
+            action = rng.choice(("flip", "cut", "insert"))
+            if action == "flip":
+                data[where] = rng.randrange(256)
+            elif action == "cut":
+                del data[where:]
+            else:
+                data.insert(where, rng.randrange(256))
+            if len(data) <= 4:
+                break
+        request = urllib.request.Request(apiserver.url + url, data=bytes(data), method="POST",
+                                         headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                code = answer.status
+        except urllib.error.HTTPError as refused:
+            code = refused.code
+            status = json.loads(refused.read())
+            assert status["kind"] == "Status" and status["message"], status
+        assert code < 500, f"round {round_}: {code} for {bytes(data)!r}"
+        if code == 201:
+            created[plural] += 1
+    for plural, count in created.items():
+        names = kube.ok("get", plural, "-o", "name", f"--namespace={ns}").split()
+        assert len(names) == count, f"{plural}: {count} created answers, {len(names)} stored"
