@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated authorizers, asked in order: AlwaysAllow, AlwaysDeny, Node, RBAC")
     # -- audit log (labkit/apiserver/audit.py) --
     p.add_argument("--audit-log-path", default="", help="file of one JSON audit event per request ('-': stdout)")
+    p.add_argument("--audit-policy-file", default="",
+                   help="audit.k8s.io/v1 Policy: which requests are recorded (default: all, at Metadata level)")
     p.add_argument("--audit-log-maxsize", type=int, default=0, help="megabytes before the log is rotated (0: never)")
     p.add_argument("--audit-log-maxbackup", type=int, default=0, help="rotated files kept (0: all)")
     p.add_argument("--audit-log-maxage", type=int, default=0, help="days rotated files are kept (0: forever)")
@@ -236,7 +238,8 @@ async def serve(args: argparse.Namespace) -> None:
                              "apiserver.crt/.key); --secure-port=0 turns it off")
         ssl_context = tls.server_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
     audit_log = audit.AuditLog.from_flags(args.audit_log_path, args.audit_log_maxsize, args.audit_log_maxbackup,
-                                          args.audit_log_maxage, insecure_ports=gate.skip_ports) \
+                                          args.audit_log_maxage, insecure_ports=gate.skip_ports,
+                                          policy_file=args.audit_policy_file) \
         if args.audit_log_path else None
 
     for attempt in range(60):  # etcd may start after us (systemd orders, but an HA restart may not)

@@ -17,6 +17,14 @@ log. The latency of a request is stageTimestamp - requestReceivedTimestamp.
 Each answer carries the event's id in its ``Audit-Id`` header, so a client's
 error can be found in the log.
 
+Which requests are recorded: all of them, unless ``--audit-policy-file``
+names an upstream audit.k8s.io/v1 Policy (rules matched in order by users,
+userGroups, verbs, resources, namespaces, nonResourceURLs; the first match
+gives the level, ``None`` records nothing). Upstream records nothing without
+a policy; labkit's default is the Metadata level for every request, so the
+log is useful as soon as a path is given. Levels Request and RequestResponse
+are recorded at Metadata (labkit never logs bodies), with a warning at start.
+
 Rotation follows upstream (which uses the lumberjack library): when the next
 line would make the file larger than ``--audit-log-maxsize`` megabytes, it is
 renamed to ``<name>-<UTC time>.<ext>`` (``audit-2026-12-01T07-00-00.000.log``)
@@ -27,18 +35,22 @@ are kept, none older than ``--audit-log-maxage`` days.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
 
 from labkit.api.errors import StatusError
-from labkit.apiserver.auth import UserInfo, request_attributes
+from labkit.apiserver.auth import Attributes, UserInfo, request_attributes
 from labkit.apiserver.auth.authn import INSECURE_USER
+
+log = logging.getLogger("labkit.apiserver.audit")
 
 MEGABYTE = 1024 * 1024
 
@@ -110,8 +122,113 @@ class StdoutSink:
         pass
 
 
-def object_ref(request: web.Request, user: UserInfo) -> dict | None:
-    attrs = request_attributes(request, user)
+# -- the policy: which requests are recorded ---------------------------------------------
+
+LEVELS = ("None", "Metadata", "Request", "RequestResponse")
+
+
+@dataclass
+class Rule:
+    level: str
+    users: list[str]
+    user_groups: list[str]
+    verbs: list[str]
+    resources: list[dict]  # [{group, resources, resourceNames}]
+    namespaces: list[str]
+    non_resource_urls: list[str]
+    omit_stages: list[str]
+
+    def matches(self, attrs: Attributes) -> bool:
+        user = attrs.user
+        if self.users and user.name not in self.users:
+            return False
+        if self.user_groups and not set(self.user_groups) & set(user.groups):
+            return False
+        if self.verbs and attrs.verb not in self.verbs:
+            return False
+        if attrs.resource_request:
+            if self.non_resource_urls:
+                return False
+            if self.namespaces and attrs.namespace not in self.namespaces:
+                return False
+            return not self.resources or any(_resource_matches(gr, attrs) for gr in self.resources)
+        if self.resources or self.namespaces:
+            return False
+        return not self.non_resource_urls or any(
+            attrs.path == url or (url.endswith("*") and attrs.path.startswith(url[:-1]))
+            for url in self.non_resource_urls)
+
+
+def _resource_matches(group_resources: dict, attrs: Attributes) -> bool:
+    """Upstream's GroupResources: "pods", "pods/log", "*", "*/status", "pods/*", with resourceNames."""
+    if (group_resources.get("group") or "") != attrs.api_group:
+        return False
+    resources = group_resources.get("resources") or []
+    if not resources:
+        return True
+    names = group_resources.get("resourceNames") or []
+    if names and attrs.name not in names:
+        return False
+    combined = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+    for res in resources:
+        if res in (combined, "*"):
+            return True
+        if attrs.subresource and res.startswith("*/") and res[2:] == attrs.subresource:
+            return True
+        if res.endswith("/*") and res[:-2] == attrs.resource:
+            return True
+    return False
+
+
+@dataclass
+class Policy:
+    """``--audit-policy-file``: upstream's audit.k8s.io/v1 Policy; the first matching rule gives the level."""
+
+    rules: list[Rule]
+    omit_stages: list[str]
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Policy":
+        import yaml
+
+        where = f"--audit-policy-file {path}"
+        try:
+            doc = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise ValueError(f"{where}: {exc.strerror or exc}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{where}: not YAML: {exc}") from None
+        if not isinstance(doc, dict) or doc.get("kind") != "Policy" or \
+                doc.get("apiVersion") not in ("audit.k8s.io/v1", "audit.k8s.io/v1beta1"):
+            raise ValueError(f"{where}: expected kind Policy of apiVersion audit.k8s.io/v1")
+        rules = []
+        for number, raw in enumerate(doc.get("rules") or []):
+            if not isinstance(raw, dict) or raw.get("level") not in LEVELS:
+                raise ValueError(f"{where}: rules[{number}].level must be one of {', '.join(LEVELS)}")
+            if raw.get("nonResourceURLs") and (raw.get("resources") or raw.get("namespaces")):
+                raise ValueError(f"{where}: rules[{number}]: rules can apply to API resources or non-resource "
+                                 "URLs, but not both")
+            rules.append(Rule(raw["level"], raw.get("users") or [], raw.get("userGroups") or [],
+                              raw.get("verbs") or [], raw.get("resources") or [], raw.get("namespaces") or [],
+                              raw.get("nonResourceURLs") or [], raw.get("omitStages") or []))
+        if not rules:
+            raise ValueError(f"{where}: the policy has no rules (nothing would be recorded)")
+        deeper = [i for i, r in enumerate(rules) if r.level in ("Request", "RequestResponse")]
+        if deeper:
+            log.warning("%s: rules %s ask for bodies (Request/RequestResponse): labkit records them at the "
+                        "Metadata level (no request or response bodies)", where, deeper)
+        return cls(rules, doc.get("omitStages") or [])
+
+    def level_for(self, attrs: Attributes) -> str:
+        for rule in self.rules:
+            if rule.matches(attrs):
+                if "ResponseComplete" in self.omit_stages or "ResponseComplete" in rule.omit_stages:
+                    return "None"  # the one stage labkit records is omitted
+                return rule.level
+        return "None"
+
+
+def object_ref(attrs: Attributes) -> dict | None:
     if not attrs.resource_request:
         return None
     ref = {"resource": attrs.resource, "namespace": attrs.namespace, "name": attrs.name,
@@ -133,22 +250,24 @@ def source_ips(request: web.Request) -> list[str]:
 class AuditLog:
     """An aiohttp middleware writing one Event per request (inside the errors middleware, outside the auth gate)."""
 
-    def __init__(self, sink, insecure_ports: tuple[int, ...] = ()):
+    def __init__(self, sink, insecure_ports: tuple[int, ...] = (), policy: Policy | None = None):
         self.sink = sink
         self.insecure_ports = insecure_ports
+        self.policy = policy  # None: every request at the Metadata level
 
     @classmethod
     def from_flags(cls, path: str, max_size_mb: int = 0, max_backups: int = 0, max_age_days: int = 0,
-                   insecure_ports: tuple[int, ...] = ()) -> "AuditLog":
+                   insecure_ports: tuple[int, ...] = (), policy_file: str = "") -> "AuditLog":
         if max_size_mb < 0 or max_backups < 0 or max_age_days < 0:
             raise ValueError("--audit-log-maxsize, --audit-log-maxbackup and --audit-log-maxage must not be negative")
+        policy = Policy.load(policy_file) if policy_file else None
         if path == "-":
-            return cls(StdoutSink(), insecure_ports)
+            return cls(StdoutSink(), insecure_ports, policy)
         try:
             sink = RotatingFile(Path(path), max_size_mb * MEGABYTE, max_backups, max_age_days)
         except OSError as exc:
             raise ValueError(f"--audit-log-path {path}: {exc.strerror or exc}") from None
-        return cls(sink, insecure_ports)
+        return cls(sink, insecure_ports, policy)
 
     def user_of(self, request: web.Request) -> UserInfo | None:
         user = request.get("user")
@@ -186,14 +305,16 @@ class AuditLog:
 
     def record(self, request: web.Request, audit_id: str, status: dict, received: float) -> None:
         user = self.user_of(request)
+        attrs = request_attributes(request, user or UserInfo(""))
+        if self.policy is not None and self.policy.level_for(attrs) == "None":
+            return
         event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": audit_id,
-                 "stage": "ResponseComplete", "requestURI": request.path_qs,
-                 "verb": request_attributes(request, user or UserInfo("")).verb,
+                 "stage": "ResponseComplete", "requestURI": request.path_qs, "verb": attrs.verb,
                  "user": user.to_dict() if user else {}, "sourceIPs": source_ips(request)}
         agent = request.headers.get("User-Agent")
         if agent:
             event["userAgent"] = agent
-        ref = object_ref(request, user or UserInfo(""))
+        ref = object_ref(attrs)
         if ref:
             event["objectRef"] = ref
         event["responseStatus"] = status

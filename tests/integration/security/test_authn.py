@@ -500,8 +500,13 @@ def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path
 
     import aiohttp
 
-    server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("audit-rotation"),
-                                    extra_args=("--audit-log-maxsize=1", "--audit-log-maxbackup=2"))
+    base = tmp_path_factory.mktemp("audit-rotation")
+    policy = base / "audit-policy.yaml"  # upstream's format: health checks left out, the rest at Metadata
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
+                      "- level: None\n  nonResourceURLs: ['/healthz*', '/livez*', '/readyz*']\n"
+                      "- level: Metadata\n")
+    server = start_secure_apiserver(security_lab, base, extra_args=(
+        "--audit-log-maxsize=1", "--audit-log-maxbackup=2", f"--audit-policy-file={policy}"))
     try:
         padding = "x" * 8000  # long request URIs make big events: fewer requests for megabytes
         count = 450
@@ -515,6 +520,8 @@ def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path
                         assert resp.status == 200
                         ids.append(resp.headers["Audit-Id"])
                 await asyncio.gather(*(one(i) for i in range(count)))
+                async with session.get(f"{server.url}/healthz?pad={padding}") as resp:
+                    assert resp.status == 200
             return ids
 
         ids = asyncio.run(send_all())
@@ -528,6 +535,8 @@ def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path
                 assert json.loads(line)["kind"] == "Event"
         kept = [json.loads(line)["auditID"]
                 for path in [*backups, server.audit_log] for line in path.read_text().splitlines()]
+        assert not [line for p in [*backups, server.audit_log] for line in p.read_text().splitlines()
+                    if "/healthz" in line]  # the policy left the health checks out
         assert ids[-1] in kept  # the newest events are kept ...
         assert len(kept) < count  # ... and the oldest went with the pruned backups
     finally:
