@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,94 +214,77 @@ def test_typed_command_stores_what_json_stores(kube, case_id):
         comparable(stored_js, kube.js_ns, js_name, case.ignore)
 
 
+def typed_and_raw(kube: Env, typed: list[str], raw_path: str, body: dict, what: str) -> tuple[str, dict]:
+    """Run a typed command (protobuf) and post the same request as JSON; both answers, or the same refusal."""
+    sent = kube.run(*typed, "-v=8")
+    assert PROTOBUF_HEADER in sent.stderr
+    as_json = kube.run("create", "--raw", raw_path, "-f", "-", input=json.dumps(body))
+    if as_json.returncode != 0:
+        reason = refusal(as_json.stderr)
+        assert sent.returncode != 0 and reason.split(" (")[0] in sent.stderr, \
+            f"JSON: {as_json.stderr}\nprotobuf: {sent.stderr[-2000:]}"
+        pytest.xfail(f"the server refuses the {what} either way: {reason}")
+    assert sent.returncode == 0, sent.stderr[-2000:]
+    return sent.stdout, json.loads(as_json.stdout)
+
+
 def test_auth_can_i_answers_what_the_json_review_answers(kube):
     review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
               "spec": {"resourceAttributes": {"namespace": kube.pb_ns, "verb": "list", "resource": "pods"}}}
-    sent = kube.run("auth", "can-i", "list", "pods", f"--namespace={kube.pb_ns}", "-v=8")
-    assert PROTOBUF_HEADER in sent.stderr
-    as_json = kube.run("create", "--raw", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "-f", "-",
-                       input=json.dumps(review))
-    if as_json.returncode != 0:
-        reason = refusal(as_json.stderr)
-        assert sent.returncode != 0 and reason in sent.stderr, f"JSON: {as_json.stderr}\nprotobuf: {sent.stderr}"
-        pytest.xfail(f"the server refuses the review either way: {reason}")
-    allowed = json.loads(as_json.stdout)["status"]["allowed"]
-    assert sent.stdout.strip() == ("yes" if allowed else "no")
+    printed, answer = typed_and_raw(kube, ["auth", "can-i", "list", "pods", f"--namespace={kube.pb_ns}"],
+                                    "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review, "review")
+    assert printed.strip() == ("yes" if answer["status"]["allowed"] else "no")
 
 
 def test_auth_whoami_answers_what_the_json_review_answers(kube):
-    sent = kube.run("auth", "whoami", "-o", "json", "-v=8")
-    assert PROTOBUF_HEADER in sent.stderr
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
-    as_json = kube.run("create", "--raw", "/apis/authentication.k8s.io/v1/selfsubjectreviews", "-f", "-",
-                       input=json.dumps(review))
-    if as_json.returncode != 0:
-        reason = refusal(as_json.stderr)
-        assert sent.returncode != 0 and reason in sent.stderr, f"JSON: {as_json.stderr}\nprotobuf: {sent.stderr}"
-        pytest.xfail(f"the server refuses the review either way: {reason}")
-    assert sent.returncode == 0, sent.stderr[-2000:]
-    assert json.loads(sent.stdout)["status"] == json.loads(as_json.stdout)["status"]
+    printed, answer = typed_and_raw(kube, ["auth", "whoami", "-o", "json"],
+                                    "/apis/authentication.k8s.io/v1/selfsubjectreviews", review, "review")
+    assert json.loads(printed)["status"] == answer["status"]
 
 
 def test_create_token_answers_what_the_json_token_request_answers(kube):
     kube.ok("create", "serviceaccount", "tokens", f"--namespace={kube.pb_ns}")
     request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                "spec": {"audiences": ["api"], "expirationSeconds": 600}}
-    sent = kube.run("create", "token", "tokens", "--audience=api", "--duration=10m", f"--namespace={kube.pb_ns}",
-                    "-v=8")
-    assert PROTOBUF_HEADER in sent.stderr
-    as_json = kube.run("create", "--raw", f"/api/v1/namespaces/{kube.pb_ns}/serviceaccounts/tokens/token",
-                       "-f", "-", input=json.dumps(request))
-    if as_json.returncode != 0:
-        reason = refusal(as_json.stderr)
-        assert sent.returncode != 0 and reason.split(" (")[0] in sent.stderr, \
-            f"JSON: {as_json.stderr}\nprotobuf: {sent.stderr[-2000:]}"
-        pytest.xfail(f"the server refuses the token request either way: {reason}")
-    assert sent.returncode == 0 and sent.stdout.strip().count(".") == 2  # a JWT
-    assert json.loads(as_json.stdout)["status"]["token"].count(".") == 2
+    printed, answer = typed_and_raw(
+        kube, ["create", "token", "tokens", "--audience=api", "--duration=10m", f"--namespace={kube.pb_ns}"],
+        f"/api/v1/namespaces/{kube.pb_ns}/serviceaccounts/tokens/token", request, "token request")
+    assert printed.strip().count(".") == 2 and answer["status"]["token"].count(".") == 2  # JWTs
+
+
+def post_protobuf(url: str, body: bytes) -> tuple[int, dict | None]:
+    """POST a raw protobuf body: the HTTP code, and the Status of a refusal."""
+    request = urllib.request.Request(url, data=body, method="POST",
+                                     headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, None
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
 
 
 def test_malformed_protobuf_is_a_400_naming_the_problem_and_stores_nothing(kube, apiserver):
-    import urllib.error
-    import urllib.request
-
     url = f"{apiserver.url}/api/v1/namespaces/{kube.pb_ns}/configmaps"
     before = kube.ok("get", "configmaps", "-o", "name", f"--namespace={kube.pb_ns}")
     for body, problem in ((b"k8s\x00\x0a\x05ab", "runs past the end"), (b"k8s\x00\x0b", "unsupported wire type 3"),
                           (b'{"kind":"ConfigMap"}', "Kubernetes protobuf prefix")):
-        request = urllib.request.Request(url, data=body, method="POST",
-                                         headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(request, timeout=30)
-        status = json.loads(refused.value.read())
-        assert refused.value.code == 400 and status["reason"] == "BadRequest"
-        assert problem in status["message"]
+        code, status = post_protobuf(url, body)
+        assert code == 400 and status["reason"] == "BadRequest" and problem in status["message"], status
     assert kube.ok("get", "configmaps", "-o", "name", f"--namespace={kube.pb_ns}") == before
 
 
 def test_kind_without_a_table_is_a_415(kube, apiserver):
-    import urllib.error
-    import urllib.request
-
     def ld(number: int, data: bytes) -> bytes:
         return bytes([number << 3 | 2, len(data)]) + data
 
     body = b"k8s\x00" + ld(1, ld(1, b"example.com/v1") + ld(2, b"Widget")) + ld(2, b"")
-    request = urllib.request.Request(f"{apiserver.url}/api/v1/namespaces/{kube.pb_ns}/configmaps", data=body,
-                                     method="POST",
-                                     headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=30)
-    status = json.loads(refused.value.read())
-    assert refused.value.code == 415 and status["reason"] == "UnsupportedMediaType" and "Widget" in status["message"]
+    code, status = post_protobuf(f"{apiserver.url}/api/v1/namespaces/{kube.pb_ns}/configmaps", body)
+    assert code == 415 and status["reason"] == "UnsupportedMediaType" and "Widget" in status["message"]
 
 
 def test_mutated_kubectl_bodies_never_get_a_5xx_and_refusals_store_nothing(kube, apiserver):
     """A bounded, seeded fuzz run: kubectl's own ConfigMap and Deployment bodies with bytes flipped, cut or added."""
-    import random
-    import urllib.error
-    import urllib.request
-
     ns = f"fuzz-{uuid.uuid4().hex[:8]}"
     kube.ok("create", "-f", "-", input=json_object(apiVersion="v1", kind="Namespace", metadata={"name": ns}))
     targets = [(FIXTURES / "configmap.pb", f"/api/v1/namespaces/{ns}/configmaps", "configmaps"),
@@ -319,16 +305,10 @@ def test_mutated_kubectl_bodies_never_get_a_5xx_and_refusals_store_nothing(kube,
                 data.insert(where, rng.randrange(256))
             if len(data) <= 4:
                 break
-        request = urllib.request.Request(apiserver.url + url, data=bytes(data), method="POST",
-                                         headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                code = answer.status
-        except urllib.error.HTTPError as refused:
-            code = refused.code
-            status = json.loads(refused.read())
+        code, status = post_protobuf(apiserver.url + url, bytes(data))
+        assert code < 500, f"round {round_}: {code} for {bytes(data)!r}: {status}"
+        if status is not None:
             assert status["kind"] == "Status" and status["message"], status
-        assert code < 500, f"round {round_}: {code} for {bytes(data)!r}"
         if code == 201:
             created[plural] += 1
     for plural, count in created.items():
