@@ -174,6 +174,11 @@ class Gate:
             if not self.anonymous:
                 raise errors.unauthorized()
             user = ANONYMOUS_USER
+        if any(h.lower().startswith("impersonate-") for h in request.headers):  # kubectl --as
+            from labkit.apiserver.auth.impersonation import impersonated
+
+            request["impersonator"] = user
+            user = await impersonated(request.headers, user, self.decide)
         request["user"] = user
         attrs = request_attributes(request, user)
         allowed, reason = await self.decide(attrs)
