@@ -18,6 +18,7 @@ import uuid
 
 import kubernetes
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kubernetes.client.rest import ApiException
 
@@ -301,6 +302,45 @@ def test_python_client_token_request_and_secret_binding(secure_apiserver, namesp
     with pytest.raises(ApiException) as refused:
         as_robot.read_namespaced_service_account("robot", namespace)
     assert refused.value.status == 401
+
+
+@pytest.fixture(scope="module")
+def ec_signing_apiserver(security_lab, tmp_path_factory):
+    """A server whose service-account key is EC P-256 (tokens ES256), two issuers, own audiences, a max expiry."""
+    base = tmp_path_factory.mktemp("ec-signing")
+    key = base / "sa-ec.key"
+    key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    server = start_secure_apiserver(security_lab, base, audit=False, extra_args=(
+        f"--service-account-signing-key-file={key}", f"--service-account-key-file={key}",
+        f"--service-account-key-file={security_lab.pki / 'sa.pub'}",  # the old RSA key still verifies
+        "--service-account-issuer=https://old-issuer.example",  # after the fixture's ISSUER: accepted, not used
+        "--api-audiences=https://labkit.example,api", "--service-account-max-token-expiration=2h"))
+    yield server
+    server.stop()
+
+
+def test_ec_key_signs_es256_and_old_rsa_tokens_still_verify(ec_signing_apiserver):
+    server = ec_signing_apiserver
+    admin = server.kubeconfig("admin")
+    assert server.kubectl(admin, "create", "serviceaccount", "robot").returncode == 0
+    result = server.kubectl(admin, "create", "token", "robot", "--duration=24h")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert tokens.parse(token).header["alg"] == "ES256"
+    claims = claims_of(token)
+    assert claims["iss"] == ISSUER  # the first issuer signs
+    assert claims["aud"] == ["https://labkit.example", "api"]  # default audiences: --api-audiences
+    assert claims["exp"] - claims["iat"] == 2 * 3600  # shortened to --service-account-max-token-expiration
+    assert whoami(server, server.token_kubeconfig(token))["username"] == "system:serviceaccount:default:robot"
+
+    # a token signed before the key and issuer changed (RSA key, the older issuer): still good
+    account = kubernetes.client.CoreV1Api(server.insecure_client()).read_namespaced_service_account(
+        "robot", "default").to_dict()
+    now = int(time.time())
+    old = tokens.sign(bound_claims(issuer="https://old-issuer.example", audiences=["api"], namespace="default", account=account,
+                                   expires=now + 600, now=now), lab_signing_key(server))
+    assert whoami(server, server.token_kubeconfig(old))["username"] == "system:serviceaccount:default:robot"
 
 
 def test_token_for_another_audience_is_refused_here_but_reviewable(secure_apiserver, namespace):
