@@ -304,7 +304,8 @@ def test_apiserver_decode_body_answers_dict_400_and_415():
     with pytest.raises(StatusError) as bad:
         decode_body(MAGIC + b"\x0a\x05ab", ctype)
     assert bad.value.code == 400 and bad.value.reason == "BadRequest"
-    assert "protobuf request body could not be decoded" in bad.value.message and "runs past the end" in bad.value.message
+    assert "protobuf request body could not be decoded" in bad.value.message
+    assert "runs past the end" in bad.value.message
     with pytest.raises(StatusError) as unknown:
         decode_body(body("example.com/v1", "Widget", b""), ctype)
     assert unknown.value.code == 415 and unknown.value.reason == "UnsupportedMediaType"
