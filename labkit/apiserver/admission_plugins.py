@@ -38,6 +38,7 @@ from typing import Any, Callable
 from labkit.api import errors, registry
 from labkit.api.registry import Resource
 from labkit.api.validation import parse_quantity
+from labkit.apiserver import strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, BasePlugin, Chain, NamespaceLifecycle
 from labkit.apiserver.etcd import Etcd
 from labkit.apiserver.storage import Extras
@@ -451,7 +452,10 @@ class ResourceQuota(BasePlugin):
         if a.operation == CREATE and isinstance(a.obj, dict):
             await self._charge(a, a.obj, +1)
         elif a.operation == DELETE and isinstance(a.old, dict):
-            await self._charge(a, a.old, -1)
+            await self._charge(a, a.old, -1)  # used only if the delete removes the object now
+        elif a.operation == UPDATE and isinstance(a.old, dict) and isinstance(a.obj, dict) and \
+                strategy.finished_deleting(a.resource, a.obj):
+            await self._charge(a, a.old, -1)  # the last finalizer went: this update removes the object
 
     async def _charge(self, a: Attributes, obj: dict, sign: int) -> None:
         quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items

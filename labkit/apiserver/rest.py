@@ -292,7 +292,8 @@ class Registry:
         if _same(new, current):
             return Change.none()
         if strategy.finished_deleting(resource, new):
-            return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current))
+            return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current)
+                          + attrs.extra.get("extras", NO_EXTRAS))
         extras = await self.side_effects(resource, new, current) if resource.kind == "Service" else NO_EXTRAS
         return Change(obj=new, extras=extras)
 

@@ -335,3 +335,24 @@ async def test_quota_spec_change_recounts_and_status_mirrors_hard(reg):
     updated = await reg.update(R["resourcequotas"], NS, "q", q, Options())
     assert updated["status"] == {"hard": {"configmaps": "4", "secrets": "1"},
                                  "used": {"configmaps": "1", "secrets": "0"}}
+
+
+async def test_usage_is_given_back_once_when_the_object_really_goes(reg):
+    await make(reg, "serviceaccounts", {"metadata": {"name": "default"}})
+    await quota(reg, {"configmaps": "5", "pods": "5"})
+    # a finalizer holds the object: the delete only marks it; the update removing the finalizer removes it
+    await make(reg, "configmaps", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    await reg.delete(R["configmaps"], NS, "held", DeleteOptions())
+    assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["configmaps"] == "1"
+    held = await reg.get(R["configmaps"], NS, "held")
+    held["metadata"]["finalizers"] = []
+    await reg.update(R["configmaps"], NS, "held", held, Options())
+    assert await reg.storage.get_or_none(R["configmaps"], NS, "held") is None
+    assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["configmaps"] == "0"
+    # a pod on a node goes gracefully: counted until the final delete, given back once
+    await make(reg, "pods", pod("bound", nodeName="n1"))
+    await reg.delete(R["pods"], NS, "bound", DeleteOptions())
+    assert (await reg.get(R["pods"], NS, "bound"))["metadata"]["deletionTimestamp"]
+    assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["pods"] == "1"
+    await reg.delete(R["pods"], NS, "bound", DeleteOptions(grace_period_seconds=0))
+    assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["pods"] == "0"
