@@ -143,6 +143,7 @@ class RBACStore:
     def __init__(self, storage=None):
         self.storage = storage
         self.objects: dict[str, dict[tuple[str, str], dict]] = {r.kind: {} for r in self.RESOURCES}
+        self._bindings_in: dict[str, list[dict]] | None = None  # namespace -> its bindings by name; "" cluster-wide
         self.synced = asyncio.Event() if storage is not None else None
         self._listed: set[str] = set()
         self._tasks: list[asyncio.Task] = []
@@ -152,9 +153,11 @@ class RBACStore:
     def put(self, obj: dict) -> None:
         meta = obj.get("metadata") or {}
         self.objects[obj["kind"]][(meta.get("namespace") or "", meta["name"])] = obj
+        self._bindings_in = None
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
         self.objects[kind].pop((namespace or "", name), None)
+        self._bindings_in = None
 
     def role(self, namespace: str, name: str) -> dict | None:
         return self.objects["Role"].get((namespace, name))
@@ -165,12 +168,21 @@ class RBACStore:
     def cluster_roles(self) -> list[dict]:
         return [self.objects["ClusterRole"][k] for k in sorted(self.objects["ClusterRole"])]
 
+    def _index_bindings(self) -> dict[str, list[dict]]:
+        """Bindings grouped by namespace and sorted by name, rebuilt after a change (checks far outnumber changes)."""
+        if self._bindings_in is None:
+            index: dict[str, list[dict]] = {"": []}
+            for kind in ("ClusterRoleBinding", "RoleBinding"):
+                for key in sorted(self.objects[kind]):
+                    index.setdefault(key[0], []).append(self.objects[kind][key])
+            self._bindings_in = index
+        return self._bindings_in
+
     def cluster_role_bindings(self) -> list[dict]:
-        return [self.objects["ClusterRoleBinding"][k] for k in sorted(self.objects["ClusterRoleBinding"])]
+        return self._index_bindings()[""]
 
     def role_bindings(self, namespace: str) -> list[dict]:
-        found = self.objects["RoleBinding"]
-        return [found[k] for k in sorted(found) if k[0] == namespace]
+        return self._index_bindings().get(namespace, []) if namespace else []
 
     # -- following etcd ------------------------------------------------------------------
 
@@ -191,6 +203,7 @@ class RBACStore:
             try:
                 listed = await self.storage.list(resource, None)
                 self.objects[resource.kind] = {}
+                self._bindings_in = None
                 for obj in listed.items:
                     self.put(obj)
                 self._listed.add(resource.kind)

@@ -262,9 +262,10 @@ def nodes(server, admin):
     for node, secret in (("worker-1", SECRET_OF_WORKER), ("master-1", SECRET_OF_MASTER)):
         ok(server, admin, "create", "secret", "generic", secret, "--from-literal=k=v", "-n", ns)
         ok(server, admin, "create", "configmap", f"{secret}-cm", "--from-literal=k=v", "-n", ns)
+        ok(server, admin, "create", "serviceaccount", f"{node}-sa", "-n", ns)
         ok(server, admin, "apply", "-n", ns, "-f", "-", input=json.dumps({
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"pod-on-{node}"},
-            "spec": {"nodeName": node, "automountServiceAccountToken": False,
+            "spec": {"nodeName": node, "automountServiceAccountToken": False, "serviceAccountName": f"{node}-sa",
                      "containers": [{"name": "c", "image": "busybox",
                                      "envFrom": [{"configMapRef": {"name": f"{secret}-cm"}}]}],
                      "volumes": [{"name": "s", "secret": {"secretName": secret}}]}}))
@@ -284,6 +285,10 @@ def test_a_node_reads_only_its_own_pods_secrets(server, nodes):
     assert refused(server, worker, "get", "secrets", "-n", ns)  # no listing all secrets
     master = server.kubeconfig("kubelet-master-1")
     assert ok(server, master, "get", "secret", SECRET_OF_MASTER, "-n", ns, "-o", "name")
+    # tokens only for the service accounts its pods run as
+    assert ok(server, worker, "create", "token", "worker-1-sa", "-n", ns).count(".") == 2  # a JWT
+    err = refused(server, worker, "create", "token", "master-1-sa", "-n", ns)
+    assert "no relationship found between node 'worker-1' and this object" in err
 
 
 def test_a_node_sees_its_pods_and_its_node_only(server, nodes):
