@@ -8,6 +8,7 @@ and ResourceQuota act on what kubectl sends, and refusals read like upstream's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -180,3 +181,22 @@ def test_limit_range_bounds_refused_with_upstream_message(plane, ns):
     assert done.returncode != 0
     assert 'pods "hog" is forbidden: maximum memory usage per Container is 256Mi, but limit is 1Gi' in done.stderr
     assert "NAME" in plane.kubectl("get", "limits", "-n", ns).stdout.splitlines()[0]
+
+
+async def test_parallel_creates_through_the_apiserver_never_exceed_the_quota(plane, ns):
+    from labkit.api.errors import StatusError
+    from labkit.client.api import ApiClient
+    from labkit.client.kubeconfig import load_kubeconfig
+
+    plane.kubectl("create", "quota", "secrets", "-n", ns, "--hard=secrets=4")
+    async with ApiClient(load_kubeconfig(plane.kubeconfig), user_agent="labkit-tests") as client:
+        results = await asyncio.gather(*(client.create("secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"s{i}"}, "stringData": {"k": "v"}}, ns)
+            for i in range(16)), return_exceptions=True)
+    created = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, StatusError)]
+    assert len(created) == 4 and len(refused) == 12, results
+    assert all(r.code == 403 and "exceeded quota: secrets, requested: secrets=1, used: secrets=4, limited: secrets=4"
+               in r.message for r in refused)
+    assert len(plane.json("get", "secrets", "-n", ns)["items"]) == 4
+    assert plane.json("get", "quota", "secrets", "-n", ns)["status"]["used"] == {"secrets": "4"}
