@@ -15,6 +15,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import kubernetes
 import pytest
@@ -137,7 +139,6 @@ def test_a_certificate_from_another_ca_never_reaches_the_api(secure_apiserver, t
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
                       x509.NameAttribute(NameOID.COMMON_NAME, "admin")])
     now = time.time()
-    from datetime import datetime, timezone
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(datetime.fromtimestamp(now - 60, timezone.utc))
@@ -147,22 +148,46 @@ def test_a_certificate_from_another_ca_never_reaches_the_api(secure_apiserver, t
     (tmp_path / "stranger.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                                               serialization.PrivateFormat.PKCS8,
                                                               serialization.NoEncryption()))
-    ctx = ssl.create_default_context(cafile=str(secure_apiserver.lab.pki / "ca.crt"))
-    ctx.load_cert_chain(str(tmp_path / "stranger.crt"), str(tmp_path / "stranger.key"))
-    request = urllib.request.Request(secure_apiserver.url + "/api/v1/namespaces", method="POST",
-                                     data=json.dumps({"metadata": {"name": "stranger"}}).encode(),
+    before = len(audit_events(secure_apiserver))
+    refused_at_handshake(secure_apiserver, tmp_path / "stranger.crt", tmp_path / "stranger.key")
+    # TLS 1.2 would report the alert (unknown ca); with TLS 1.3 the client sees a closed connection.
+    # Either way no request reached HTTP: not even the audit log saw one.
+    assert [e["verb"] for e in audit_events(secure_apiserver)[before:]] == ["get"]  # only the check's read
+
+
+def refused_at_handshake(server, cert: Path, key: Path) -> None:
+    """The certificate never gets an HTTP request through: TLS ends first, and nothing is written."""
+    ctx = ssl.create_default_context(cafile=str(server.lab.pki / "ca.crt"))
+    ctx.load_cert_chain(str(cert), str(key))
+    name = f"written-{uuid.uuid4().hex[:6]}"
+    request = urllib.request.Request(server.url + "/api/v1/namespaces", method="POST",
+                                     data=json.dumps({"metadata": {"name": name}}).encode(),
                                      headers={"Content-Type": "application/json"})
-    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)) as refused:
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
         with urllib.request.urlopen(request, context=ctx, timeout=30) as resp:
             resp.read()
-    # TLS 1.2 reports the alert (unknown ca); with TLS 1.3 the client learns it as a closed connection
-    assert refused.value is not None
-    assert not [e for e in audit_events(secure_apiserver) if e["verb"] == "create"
-                and e.get("objectRef", {}).get("resource") == "namespaces"]  # no request ever reached HTTP
-    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
     with pytest.raises(ApiException) as missing:
-        core.read_namespace("stranger")
+        kubernetes.client.CoreV1Api(server.insecure_client()).read_namespace(name)
     assert missing.value.status == 404
+
+
+def test_an_expired_certificate_of_the_lab_ca_is_refused(secure_apiserver, tmp_path):
+    from labkit.pki.ca import read_ca
+    from labkit.pki.identities import CLUSTER_CA, Identity
+    from labkit.pki.issue import issue
+
+    long_ago = datetime.now(timezone.utc) - timedelta(days=800)  # valid a year from then: expired now
+    pair = issue(Identity("old-admin", CLUSTER_CA, "admin", ("system:masters",), ("client",), (), (), None, "test"),
+                 read_ca(secure_apiserver.lab.pki, "ca"), long_ago)
+    pair.save(tmp_path)
+    assert pair.cert.not_valid_after_utc < datetime.now(timezone.utc)
+    refused_at_handshake(secure_apiserver, tmp_path / "old-admin.crt", tmp_path / "old-admin.key")
+
+
+def test_a_server_only_certificate_is_no_client_certificate(secure_apiserver):
+    """apiserver.crt is signed by the lab CA but allows only serverAuth: it cannot log in (as upstream)."""
+    pki = secure_apiserver.lab.pki
+    refused_at_handshake(secure_apiserver, pki / "apiserver.crt", pki / "apiserver.key")
 
 
 # -- anonymous -------------------------------------------------------------------------
