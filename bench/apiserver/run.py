@@ -92,7 +92,7 @@ class Phase:
 
     def line(self) -> str:
         costs = " ".join(f"{self.cpu_ms_per_op(p):>9.3f}" for p in WATCHED)
-        return (f"{self.name:<26} {self.ops:>6} {self.throughput:>8.0f} {self.percentile(50):>8.1f} "
+        return (f"{self.name:<27} {self.ops:>6} {self.throughput:>8.0f} {self.percentile(50):>8.1f} "
                 f"{self.percentile(99):>8.1f} {self.percentile(100):>8.1f} {self.errors:>6} {costs}")
 
 
@@ -212,6 +212,17 @@ async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int) -> li
                   await run_concurrently("apiserver update", clients, ops, update),
                   await run_concurrently("apiserver list (100 items)", clients, list_ops, list_100),
                   await run_concurrently("apiserver delete", clients, ops, delete)]
+        # One client alone: the latency of a call with nobody queued before it.
+        solo = 200
+
+        async def solo_create(c: int, i: int) -> None:
+            await http.call(c, "POST", cms, configmap(f"solo-{i:06d}"), 201)
+
+        async def solo_get(c: int, i: int) -> None:
+            await http.call(c, "GET", f"{cms}/solo-{i:06d}")
+
+        phases += [await run_concurrently("apiserver create, 1 client", 1, solo, solo_create),
+                   await run_concurrently("apiserver get, 1 client", 1, solo, solo_get)]
         return phases
     finally:
         await http.close()
@@ -313,8 +324,8 @@ async def measure(args) -> int:
     print(f"load average after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs: above that, other work "
           "shared the machine and the latencies are inflated; the CPU ms/op columns much less)")
     print()
-    print(f"{'':<26} {'':>6} {'':>8} {'':>8} {'':>8} {'':>8} {'':>6} {'CPU ms per op':^29}")
-    print(f"{'phase':<26} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
+    print(f"{'':<27} {'':>6} {'':>8} {'':>8} {'':>8} {'':>8} {'':>6} {'CPU ms per op':^29}")
+    print(f"{'phase':<27} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
           + " ".join(f"{p:>9}" for p in WATCHED))
     for phase in raw + api + [fanout]:
         print(phase.line())
