@@ -370,6 +370,7 @@ def validate(plays: list[Play], inventory: Inventory) -> None:
                             f"(handlers: {', '.join(sorted(handler_names)) or 'none'})", task.file, task.line_of("notify"))
                 if task.module == "meta":
                     continue
+                _check_static_arguments(task)
                 loop_var = (task.get("loop_control") or {}).get("loop_var", "item") if task.get("loop") is not None else None
                 known = base | globals_ | set(task.get("vars") or {}) | ({loop_var} if loop_var else set()) | (set(role.vars) if role else set())
                 uses: list[tuple[str, str, int]] = []  # (name, file, line)
@@ -402,6 +403,19 @@ def validate(plays: list[Play], inventory: Inventory) -> None:
                         raise ValidationError(
                             f"undefined variable {name!r} (task {task.name!r} at {task.where}) for host(s) {', '.join(missing)}",
                             file, line)
+
+
+def _check_static_arguments(task: Task) -> None:
+    """Types and choices of the arguments that hold no template: known now, not on the hosts."""
+    if not isinstance(task.args, dict):
+        return
+    static = {k: v for k, v in task.args.items() if not any("{{" in t or "{%" in t for t in _strings(v))}
+    try:
+        MODULES[task.module].finish_args(static)
+    except ValueError as exc:
+        key = next((k for k in static if repr(k) in str(exc)), None)
+        line = task.args.line_of(key) if key is not None and isinstance(task.args, YamlMap) else task.line_of(task.module)
+        raise ValidationError(f"task {task.name!r}: {exc}", task.file, line) from None
 
 
 def _parse_or_fail(renderer: Renderer, text: str, expression: bool, task: Task) -> list[tuple[str, int]]:

@@ -34,6 +34,8 @@ CASES = {
                        "roles/common/tasks.yaml:13", "unknown module or keyword 'cpoy'"),
     "unknown argument": ("roles/common/tasks.yaml", "    regexp: \"^nofile=\"", "    regex: \"^nofile=\"",
                          "roles/common/tasks.yaml:24", "module lineinfile: unknown argument 'regex'"),
+    "bad argument value": ("roles/common/tasks.yaml", "state: directory, mode: \"0755\"}", "state: dir, mode: \"0755\"}",
+                           "roles/common/tasks.yaml:6", "module file: argument 'state' must be one of"),
     "missing required argument": ("roles/common/tasks.yaml", "    dest: \"{{ root_prefix }}/etc/motd\"\n", "",
                                   "roles/common/tasks.yaml:13", "missing required argument 'dest'"),
     "undefined variable in a template": ("templates/app.conf.j2", "port = {{ app_port }}", "port = {{ app_prot }}",
