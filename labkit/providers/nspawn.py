@@ -59,6 +59,66 @@ TOOLS = {"systemd-nspawn": "systemd-container", "debootstrap": "debootstrap", "a
          "ssh-keygen": "openssh-client", "ip": "iproute2", "unshare": "util-linux"}
 
 
+def cgroup_hierarchies() -> list[Path]:
+    """This process's cgroup in every hierarchy (cgroup v1 controllers, name=systemd, unified)."""
+    mounts: dict[str, str] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, right = line.split(" - ", 1)
+        fstype, _, options = right.split()[:3]
+        if fstype == "cgroup2":
+            mounts.setdefault("", left.split()[4])
+        elif fstype == "cgroup":
+            for option in options.split(","):
+                mounts.setdefault(option, left.split()[4])
+    found = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        mount = mounts.get(controllers.split(",")[0])
+        if mount and (Path(mount) / path.lstrip("/")).is_dir():
+            found.append(Path(mount) / path.lstrip("/"))
+    return found
+
+
+class MachineCgroup:
+    """A cgroup of the machine's own in every hierarchy, joined before nspawn starts.
+
+    Without a systemd on the host, nspawn puts its machine in ``payload/`` under
+    the cgroup it was started in: every machine started from one process would
+    share ``payload/system.slice/...``, and one machine's systemd removing a
+    unit's cgroup makes another's start of the same unit fail (219/CGROUP).
+    """
+
+    def __init__(self, lab: str, name: str):
+        self.dirs = [h / f"labkit-{lab}-{name}" for h in cgroup_hierarchies()]
+
+    def create(self) -> str:
+        """Make the cgroups; returns them space-separated for the start command to join."""
+        for d in self.dirs:
+            d.mkdir(exist_ok=True)
+            for knob in ("cpuset.cpus", "cpuset.mems"):       # cgroup v1 cpuset starts empty
+                if (d / knob).exists() and not (d / knob).read_text().strip():
+                    (d / knob).write_text((d.parent / knob).read_text())
+        return " ".join(str(d) for d in self.dirs)
+
+    def remove(self) -> None:
+        """Remove the machine's cgroups (deepest first) once its processes are gone."""
+        for d in self.dirs:
+            if not d.exists():
+                continue
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [d]:
+                for _ in range(50):
+                    try:
+                        sub.rmdir()
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError:       # busy: a process is still leaving it
+                        time.sleep(0.1)
+
+    def exists(self) -> list[Path]:
+        return [d for d in self.dirs if d.exists()]
+
+
 def bridge_name(inventory: Inventory) -> str:
     return str(inventory.lab.get("bridge") or f"lk-{inventory.name}")
 
@@ -274,10 +334,11 @@ class NspawnProvider(Provider):
 
     def nspawn_argv(self, host: Host) -> list[str]:
         """The machine's command line: mount its overlay root in a mount namespace of its own
-        (gone with the machine: no mount is ever left on the host), then become systemd-nspawn
-        (``exec``: the PID we record is nspawn's)."""
+        (gone with the machine: no mount is ever left on the host), in cgroups of its own
+        (``MachineCgroup``), then become systemd-nspawn (``exec``: the PID we record is nspawn's)."""
         mdir = self.machine_dir(host.name)
-        overlay = ('mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" '
+        overlay = ('for cg in $LABKIT_CGROUPS; do echo $$ > "$cg/cgroup.procs" || exit 1; done; '
+                   'mount -t overlay overlay -o "lowerdir=$1,upperdir=$2,workdir=$3" "$4" '
                    '&& shift 4 && exec "$@"')
         return [
             "unshare", "--mount", "--propagation", "private",
@@ -300,7 +361,8 @@ class NspawnProvider(Provider):
                                 f"`invoke machines.down --lab {self.lab}` and up again make new machines")
         mdir = self.machine_dir(host.name)
         log = open(mdir / "console.log", "ab")
-        env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "1"}
+        env = {**os.environ, "SYSTEMD_NSPAWN_API_VFS_WRITABLE": "1",
+               "LABKIT_CGROUPS": MachineCgroup(self.lab, host.name).create()}
         proc = subprocess.Popen(self.nspawn_argv(host), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                 env=env, start_new_session=True)
         log.close()
@@ -348,6 +410,8 @@ class NspawnProvider(Provider):
         if leader.pid() is not None:
             leader.stop(signal.SIGKILL, 10)
         leader.path.unlink(missing_ok=True)
+        if self.nspawn_pid(name).pid() is None:
+            MachineCgroup(self.lab, name).remove()
 
     def down(self) -> list[str]:
         removed = []

@@ -24,7 +24,7 @@ from labkit.provision.connection import connect
 from labkit.provision.inventory import load_inventory
 from labkit.providers.base import ProviderError, lab_home
 from labkit.providers.network import interface_addresses, interface_exists
-from labkit.providers.nspawn import NspawnProvider
+from labkit.providers.nspawn import MachineCgroup, NspawnProvider
 from labkit.providers.wheelhouse import ON_MACHINE, VENV, build_wheelhouse, install_script
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(900)]
@@ -54,7 +54,7 @@ def write_inventory(path: Path, n: int, lab: str, names: list[str], bridge: str 
 
 
 def leftovers(provider: NspawnProvider, pids: list[int]) -> list[str]:
-    """Anything of the lab still on the host: processes, mounts, bridge, veths, state."""
+    """Anything of the lab still on the host: processes, mounts, bridge, veths, cgroups, state."""
     found = [f"process {pid}" for pid in pids if Path(f"/proc/{pid}").exists()
              and Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"]
     mounts = Path("/proc/self/mountinfo").read_text()
@@ -63,6 +63,7 @@ def leftovers(provider: NspawnProvider, pids: list[int]) -> list[str]:
         found.append(f"bridge {provider.bridge.name}")
     found += [f"veth {name}" for name in os.listdir("/sys/class/net")
               if any(name.startswith(f"vb-{h}"[:15]) for h in provider.inventory.hosts)]
+    found += [f"cgroup {d}" for h in provider.inventory.hosts for d in MachineCgroup(provider.lab, h).exists()]
     if provider.dir.exists():
         found.append(f"directory {provider.dir}")
     return found
