@@ -31,7 +31,7 @@ from labkit.api import errors, registry
 from labkit.api.errors import StatusError
 from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
-from labkit.apiserver import discovery, openapi, tables
+from labkit.apiserver import discovery, openapi, openapi_v2, tables
 from labkit.apiserver.etcd import EtcdUnavailable
 from labkit.apiserver.rest import DeleteOptions, Options, Registry
 from labkit.apiserver.storage import ListResult
@@ -242,6 +242,7 @@ class ApiServer:
             self.app.router.add_get(path + "/{check}", self.health)
         self.app.router.add_get("/api", self.core_discovery)
         self.app.router.add_get("/apis", self.groups_discovery)
+        self.app.router.add_get("/openapi/v2", self.openapi_v2)
         self.app.router.add_get("/openapi/v3", self.openapi_index)
         self.app.router.add_get("/openapi/v3/{path:.*}", self.openapi_document)
         self.app.router.add_route("*", "/{path:.*}", self.api)
@@ -301,6 +302,13 @@ class ApiServer:
         if accept.as_kind == "APIGroupDiscoveryList":
             return render(discovery.aggregated(core=False), accept, content_type=discovery.AGGREGATED_MEDIA_TYPE)
         return render(discovery.api_group_list(), accept)
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        """Swagger 2.0 definitions (kubectl validates ``kind: List`` input with them), JSON or protobuf."""
+        if openapi_v2.PROTOBUF_MEDIA_TYPE in request.headers.get("Accept", ""):
+            return web.Response(body=openapi_v2.document_bytes_protobuf(),
+                                headers={"Content-Type": openapi_v2.PROTOBUF_CONTENT_TYPE})
+        return web.Response(body=openapi_v2.document_bytes_json(), headers={"Content-Type": JSON})
 
     async def openapi_index(self, request: web.Request) -> web.Response:
         return render(openapi.openapi_v3_index(), Accept(JSON))

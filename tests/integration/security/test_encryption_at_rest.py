@@ -4,12 +4,10 @@ The lab's own EncryptionConfiguration (labkit.pki.generate) encrypts Secrets
 with aescbc; a key rotation is done the upstream way:
 
 1. put the new key first, keep the old one listed, restart the apiservers;
-2. rewrite every Secret: ``kubectl get secrets -A -o json | kubectl replace --validate=false -f -``
+2. rewrite every Secret: ``kubectl get secrets -A -o json | kubectl replace -f -``
    (values read with an old key are stale: the apiserver writes them again,
-   even though nothing in the object changed). Upstream's docs omit
-   ``--validate=false``: kubectl checks a ``v1/List`` against OpenAPI v2,
-   which labkit does not serve (it serves v3); the apiserver still validates
-   every item;
+   even though nothing in the object changed; kubectl checks the ``v1/List``
+   item by item against /openapi/v2 first);
 3. drop the old key, restart.
 """
 
@@ -166,7 +164,7 @@ def test_key_rotation_and_rewrite_with_kubectl_get_and_replace(cluster):
     before = {n: json.loads(cluster.kubectl("get", "secret", n, "-n", ns, "-o", "json").stdout)
               for n in ("plain", "one", "two")}
     listing = cluster.kubectl("get", "secrets", "-A", "-o", "json").stdout
-    replaced = cluster.kubectl("replace", "--validate=false", "-f", "-", input=listing)
+    replaced = cluster.kubectl("replace", "-f", "-", input=listing)
     assert "secret/one replaced" in replaced.stdout
     for name in ("plain", "one", "two"):
         raw = cluster.raw(f"/registry/secrets/{ns}/{name}")
@@ -176,8 +174,7 @@ def test_key_rotation_and_rewrite_with_kubectl_get_and_replace(cluster):
     # rewritten once: a second replace of unchanged, current values writes nothing
     rv = {n: json.loads(cluster.kubectl("get", "secret", n, "-n", ns, "-o", "json").stdout)["metadata"]
           ["resourceVersion"] for n in ("one", "two")}
-    cluster.kubectl("replace", "--validate=false", "-f", "-",
-                    input=cluster.kubectl("get", "secrets", "-n", ns, "-o", "json").stdout)
+    cluster.kubectl("replace", "-f", "-", input=cluster.kubectl("get", "secrets", "-n", ns, "-o", "json").stdout)
     assert rv == {n: json.loads(cluster.kubectl("get", "secret", n, "-n", ns, "-o", "json").stdout)["metadata"]
                   ["resourceVersion"] for n in ("one", "two")}
 
@@ -232,3 +229,19 @@ def test_a_bad_config_stops_the_apiserver_with_the_file_and_field(tmp_path):
     assert done.returncode == 2
     assert f"{path}: resources[0].providers[0].aescbc.keys[0].secret" in done.stderr
     assert "got 5, expected one of [16, 24, 32]" in done.stderr
+
+
+def test_kubectl_validates_a_list_against_openapi_v2_before_replacing(cluster):
+    """The rewrite's first step: kubectl fetches /openapi/v2 (protobuf) and checks every item of the List."""
+    cluster.start(None)
+    cluster.kubectl("create", "secret", "generic", "v2", "--from-literal=password=x")
+    listing = json.loads(cluster.kubectl("get", "secrets", "-o", "json").stdout)
+    listing["items"][0]["passwrod"] = "typo"
+    done = cluster.kubectl("replace", "-f", "-", input=json.dumps(listing), check=False)
+    assert done.returncode != 0
+    assert 'ValidationError(Secret): unknown field "passwrod" in io.k8s.api.core.v1.Secret' in done.stderr
+    # lists of other kinds the server returns validate as they are
+    cluster.kubectl("create", "deployment", "web", "--image=busybox")
+    cluster.kubectl("create", "quota", "q", "--hard=pods=5")
+    mixed = cluster.kubectl("get", "deployments,services,quota,namespaces", "-A", "-o", "json").stdout
+    assert "deployment.apps/web replaced" in cluster.kubectl("replace", "-f", "-", input=mixed).stdout
