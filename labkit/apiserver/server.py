@@ -236,12 +236,17 @@ class ApiServer:
         # errors outermost (every refusal becomes a Status), then extras (audit), then the auth gate.
         middlewares = [self.errors_middleware, *extra_middlewares] + ([gate.middleware] if gate else [])
         self.app = web.Application(client_max_size=MAX_BODY_BYTES + 1024, middlewares=middlewares)
-        self.app.router.add_get("/version", self.version)
+        # With and without the trailing slash: the official Python client asks for "/version/", "/api/"
+        # and "/apis/", and upstream answers both spellings.
+        for path in ("/version", "/version/"):
+            self.app.router.add_get(path, self.version)
         for path in ("/healthz", "/livez", "/readyz"):
             self.app.router.add_get(path, self.health)
             self.app.router.add_get(path + "/{check}", self.health)
-        self.app.router.add_get("/api", self.core_discovery)
-        self.app.router.add_get("/apis", self.groups_discovery)
+        for path in ("/api", "/api/"):
+            self.app.router.add_get(path, self.core_discovery)
+        for path in ("/apis", "/apis/"):
+            self.app.router.add_get(path, self.groups_discovery)
         self.app.router.add_get("/openapi/v2", self.openapi_v2)
         self.app.router.add_get("/openapi/v3", self.openapi_index)
         self.app.router.add_get("/openapi/v3/{path:.*}", self.openapi_document)

@@ -784,3 +784,23 @@ def test_strategic_merge_patch_merges_containers_by_name(api_client, ns):
         {"name": "app", "env": [{"name": "A", "$patch": "delete"}]}]}}}})
     assert [e.name for e in patched.spec.template.spec.containers[0].env] == ["B"]
     assert patched.metadata.generation == 3
+
+
+def test_typed_discovery_and_version(api_client):
+    """The typed discovery calls ask for "/version/", "/api/", "/apis/": each answer fits its model."""
+    version = k8s.VersionApi(api_client).get_code()
+    assert (version.major, version.git_version.startswith("v1.")) == ("1", True)
+    assert k8s.CoreApi(api_client).get_api_versions().versions == ["v1"]
+    groups = {g.name: g for g in k8s.ApisApi(api_client).get_api_versions().groups}
+    for group in ("apps", "batch", "policy", "rbac.authorization.k8s.io", "coordination.k8s.io",
+                  "discovery.k8s.io", "events.k8s.io"):
+        assert groups[group].preferred_version.group_version == f"{group}/v1"
+    served = {}
+    for cls in ("CoreV1Api", "AppsV1Api", "BatchV1Api", "RbacAuthorizationV1Api", "CoordinationV1Api",
+                "DiscoveryV1Api", "PolicyV1Api", "EventsV1Api"):
+        listing = getattr(k8s, cls)(api_client).get_api_resources()
+        served.update({(listing.group_version, r.kind): r for r in listing.resources if "/" not in r.name})
+    for _, _, _, api_version, kind, namespaced in KINDS:
+        resource = served[(api_version, wire_kind(kind))]
+        assert resource.namespaced == namespaced and "create" in resource.verbs
+    assert k8s.AppsApi(api_client).get_api_group().preferred_version.version == "v1"
