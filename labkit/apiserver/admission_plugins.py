@@ -356,14 +356,25 @@ def _count_name(resource: Resource) -> str:
     return f"count/{resource.qualified_name}"
 
 
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
 def usage(resource: Resource, obj: dict) -> dict[str, Decimal]:
-    """What one object adds to its namespace's usage, by quota resource name."""
+    """What one object adds to its namespace's usage, by quota resource name.
+
+    A finished pod (Succeeded or Failed) still counts in ``count/pods`` (it is
+    in storage) but no longer in ``pods`` nor in compute resources, as upstream;
+    the resourcequota controller gives that usage back when the pod finishes.
+    """
     used = {_count_name(resource): Decimal(1)}
+    is_pod = resource.group == "" and resource.plural == "pods"
+    if is_pod and (obj.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        return used
     legacy = {"pods", "services", "configmaps", "secrets", "resourcequotas", "replicationcontrollers",
               "persistentvolumeclaims"}
     if resource.group == "" and resource.plural in legacy:
         used[resource.plural] = Decimal(1)
-    if resource.group == "" and resource.plural == "pods":
+    if is_pod:
         requests, limits = pod_totals(obj)
         for name in COMPUTE:
             if name in requests:
@@ -424,27 +435,12 @@ class ResourceQuota(BasePlugin):
         if a.old is not None and (a.old.get("spec") or {}) == (quota.get("spec") or {}) and old_used:
             status["hard"], status["used"] = hard, old_used
             return
-        used = await self.count_namespace(a.namespace, quota, hard)
-        status["hard"] = hard
-        status["used"] = {name: format_quantity(used.get(name, Decimal(0)), hard[name]) for name in hard}
+        quota["status"] = quota_status(hard, await self.count_namespace(a.namespace, quota, hard))
 
     async def count_namespace(self, namespace: str, quota: dict, hard: dict) -> dict[str, Decimal]:
-        """The namespace's usage of ``hard``'s resources, counted from the stored objects."""
-        totals: dict[str, Decimal] = {}
-        seen_storage: set[str] = set()
-        for resource in registry.RESOURCES:
-            if not resource.namespaced or resource.storage in seen_storage or "list" not in resource.verbs:
-                continue
-            seen_storage.add(resource.storage)
-            if not any(name == _count_name(resource) or name in _legacy_names(resource) for name in hard):
-                continue
-            for obj in (await self.storage.list(resource, namespace)).items:
-                if not _scopes_match(quota, resource, obj):
-                    continue
-                for name, amount in usage(resource, obj).items():
-                    if name in hard:
-                        totals[name] = totals.get(name, Decimal(0)) + amount
-        return totals
+        async def stored(resource: Resource) -> list[dict]:
+            return (await self.storage.list(resource, namespace)).items
+        return await count_usage(quota, hard, stored)
 
     async def validate(self, a: Attributes) -> None:
         if a.subresource is not None or not a.namespace or not a.resource.namespaced:
@@ -523,6 +519,35 @@ class ResourceQuota(BasePlugin):
             detail = "; ".join(f"{name} for: {','.join(sorted(names))}" for name, names in sorted(missing.items()))
             raise errors.forbidden(a.resource.plural, a.name, f"failed quota: {qname}: must specify {detail}",
                                    a.resource.group)
+
+
+async def count_usage(quota: dict, hard: dict, list_objects: Callable[[Resource], Any]) -> dict[str, Decimal]:
+    """A namespace's usage of ``hard``'s resources, counted from its objects (``await list_objects(resource)``).
+
+    Admission counts from storage when a quota is made; the resourcequota
+    controller counts through the API to correct what drifted.
+    """
+    totals: dict[str, Decimal] = {}
+    seen_storage: set[str] = set()
+    for resource in registry.RESOURCES:
+        if not resource.namespaced or resource.storage in seen_storage or "list" not in resource.verbs:
+            continue
+        seen_storage.add(resource.storage)
+        if not any(name == _count_name(resource) or name in _legacy_names(resource) for name in hard):
+            continue
+        for obj in await list_objects(resource):
+            if not _scopes_match(quota, resource, obj):
+                continue
+            for name, amount in usage(resource, obj).items():
+                if name in hard:
+                    totals[name] = totals.get(name, Decimal(0)) + amount
+    return totals
+
+
+def quota_status(hard: dict, used: dict[str, Decimal]) -> dict:
+    """status of a quota: hard mirrors spec.hard; used names every hard resource, in its format."""
+    return {"hard": dict(hard), "used": {name: format_quantity(used.get(name, Decimal(0)), hard[name])
+                                         for name in hard}}
 
 
 def _legacy_names(resource: Resource) -> set[str]:

@@ -39,6 +39,7 @@ from labkit.controllers.clusterroleaggregation import ClusterRoleAggregationCont
 from labkit.controllers.controller import ControllerContext
 from labkit.controllers.garbagecollector import GarbageCollector
 from labkit.controllers.namespace import NamespaceController
+from labkit.controllers.resourcequota import ResourceQuotaController
 from labkit.controllers.rootcacert import RootCACertPublisher
 from labkit.controllers.serviceaccounts import ServiceAccountsController
 
@@ -58,6 +59,7 @@ CONTROLLERS: dict[str, ControllerSpec] = {
     "namespace": ControllerSpec(NamespaceController.from_context, "--concurrent-namespace-syncs", 10),
     "serviceaccount": ControllerSpec(ServiceAccountsController.from_context),
     "root-ca-cert-publisher": ControllerSpec(RootCACertPublisher.from_context),
+    "resourcequota": ControllerSpec(ResourceQuotaController.from_context, "--concurrent-resource-quota-syncs", 5),
     "clusterrole-aggregation": ControllerSpec(ClusterRoleAggregationController.from_context),
 }
 
@@ -85,6 +87,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="https port for /healthz (0 = off; TLS serving is not implemented yet)")
     p.add_argument("--min-resync-period", default=0.0, type=_duration, metavar="DURATION",
                    help="informer resync period (0 = never)")
+    p.add_argument("--resource-quota-sync-period", default=300.0, type=_duration, metavar="DURATION",
+                   help="how often every quota's usage is recounted (default 5m)")
     p.add_argument("--root-ca-file", default=None,
                    help="CA bundle published as kube-root-ca.crt in every namespace (default: the kubeconfig's CA)")
     p.add_argument("-v", "--v", default=0, type=int, help="log verbosity (0 info, 4+ debug)")

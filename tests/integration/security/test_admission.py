@@ -45,7 +45,8 @@ class Plane:
             self.cm = subprocess.Popen(
                 [sys.executable, "-m", "labkit.controllers.manager", f"--kubeconfig={self.kubeconfig}",
                  f"--port={port}", "--leader-elect=false", f"--root-ca-file={self.ca_file}",
-                 "--controllers=serviceaccount,root-ca-cert-publisher,namespace"],
+                 "--controllers=serviceaccount,root-ca-cert-publisher,resourcequota,namespace",
+                 "--resource-quota-sync-period=2s"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
         wait_http_ok(f"http://127.0.0.1:{port}/healthz", 30, self.cm, what=f"controller-manager ({self.cm_log})")
 
@@ -200,3 +201,21 @@ async def test_parallel_creates_through_the_apiserver_never_exceed_the_quota(pla
                in r.message for r in refused)
     assert len(plane.json("get", "secrets", "-n", ns)["items"]) == 4
     assert plane.json("get", "quota", "secrets", "-n", ns)["status"]["used"] == {"secrets": "4"}
+
+
+def test_resourcequota_controller_gives_back_what_finished_pods_held_and_fixes_drift(plane, ns):
+    plane.kubectl("create", "quota", "life", "-n", ns, "--hard=pods=1,count/pods=5")
+    plane.kubectl("run", "job1", "-n", ns, "--image=busybox", "--restart=Never")
+    refused = plane.kubectl("run", "job2", "-n", ns, "--image=busybox", "--restart=Never", check=False)
+    assert "exceeded quota: life, requested: pods=1, used: pods=1, limited: pods=1" in refused.stderr
+    # the pod finishes (its kubelet reports it): it no longer counts in pods, still in count/pods
+    plane.kubectl("patch", "pod", "job1", "-n", ns, "--subresource=status", "--type=merge",
+                  "-p", '{"status":{"phase":"Succeeded"}}')
+    plane.eventually("pods usage given back", lambda: plane.json("get", "quota", "life", "-n", ns)
+                     ["status"]["used"] == {"count/pods": "1", "pods": "0"})
+    plane.kubectl("run", "job2", "-n", ns, "--image=busybox", "--restart=Never")
+    # usage written by hand is counted again (periodic resync)
+    plane.kubectl("patch", "quota", "life", "-n", ns, "--subresource=status", "--type=merge",
+                  "-p", '{"status":{"used":{"pods":"0","count/pods":"0"}}}')
+    plane.eventually("usage recounted", lambda: plane.json("get", "quota", "life", "-n", ns)
+                     ["status"]["used"] == {"count/pods": "2", "pods": "1"})

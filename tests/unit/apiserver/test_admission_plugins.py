@@ -356,3 +356,17 @@ async def test_usage_is_given_back_once_when_the_object_really_goes(reg):
     assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["pods"] == "1"
     await reg.delete(R["pods"], NS, "bound", DeleteOptions(grace_period_seconds=0))
     assert (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]["pods"] == "0"
+
+
+@pytest.mark.parametrize("phase,expected", [
+    ("Pending", {"count/pods": "1", "pods": "1", "requests.cpu": "0.2", "cpu": "0.2", "limits.memory": "268435456"}),
+    ("Succeeded", {"count/pods": "1"}),
+    ("Failed", {"count/pods": "1"}),
+])
+def test_finished_pods_count_only_as_stored_objects(phase, expected):
+    from labkit.apiserver.admission_plugins import usage
+    obj = pod(containers=[container(requests={"cpu": "100m"}, limits={"memory": "128Mi"}),
+                          container("d", requests={"cpu": "100m"}, limits={"memory": "128Mi"})])
+    obj["status"] = {"phase": phase}
+    assert {k: str(v.normalize()) if v != v.to_integral_value() else str(int(v)) for k, v in
+            usage(R["pods"], obj).items()} == expected
