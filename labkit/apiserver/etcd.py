@@ -32,6 +32,10 @@ class EtcdUnavailable(Exception):
     """No endpoint answered: the apiserver reports 503/500 and /readyz fails."""
 
 
+class RequestTooLarge(Exception):
+    """etcd refused a write bigger than its --max-request-bytes (1.5 MiB by default): the client's 413."""
+
+
 class Compacted(Exception):
     """The revision asked for was compacted away."""
 
@@ -139,6 +143,11 @@ class Etcd:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in (exc.details() or ""):
                 raise Compacted(getattr(request, "revision", 0), 0) from None
+            # A write over etcd's limit: "etcdserver: request is too large", or past 2 MiB refused
+            # by etcd's gRPC server itself. Nothing is wrong with etcd: the object is too big.
+            if isinstance(request, rpc.TxnRequest) and (exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED or
+                                                         "request is too large" in (exc.details() or "")):
+                raise RequestTooLarge(f"etcd refused to store it: {exc.details()}") from None
             raise EtcdUnavailable(f"etcd ({', '.join(self.servers)}): {exc.code().name}: {exc.details()}") from None
 
     # -- reads -----------------------------------------------------------------

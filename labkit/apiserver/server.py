@@ -32,7 +32,7 @@ from labkit.api.errors import StatusError
 from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
 from labkit.apiserver import discovery, openapi, openapi_v2, tables
-from labkit.apiserver.etcd import EtcdUnavailable
+from labkit.apiserver.etcd import EtcdUnavailable, RequestTooLarge
 from labkit.apiserver.rest import DeleteOptions, Options, Registry
 from labkit.apiserver.storage import ListResult
 
@@ -259,6 +259,8 @@ class ApiServer:
             resp = await handler(request)
         except StatusError as err:
             resp = status_response(err)
+        except RequestTooLarge as exc:
+            resp = status_response(errors.too_large(f"the object is too large: {exc}"))
         except EtcdUnavailable as exc:
             log.warning("%s %s: %s", request.method, request.path_qs, exc)
             resp = status_response(errors.service_unavailable(f"the storage is unavailable: {exc}"))

@@ -45,8 +45,11 @@ def configmap(name="cm", **extra) -> bytes:
     return obj(apiVersion="v1", kind="ConfigMap", metadata={"name": name}, data={"a": "1"}, **extra)
 
 
-def role(name: str) -> bytes:
-    return obj(apiVersion="rbac.authorization.k8s.io/v1", kind="Role", metadata={"name": name}, rules=[])
+def role(name: str, rules: int = 0) -> bytes:
+    """A Role; with ``rules``, that many rules of ~250 bytes each (no kind caps their number)."""
+    return obj(apiVersion="rbac.authorization.k8s.io/v1", kind="Role", metadata={"name": name},
+               rules=[{"apiGroups": [""], "resources": [f"r{i}-" + "x" * 200], "verbs": ["get"]}
+                      for i in range(rules)])
 
 
 def token(payload: dict) -> str:
@@ -100,6 +103,11 @@ CASES = [
     Case("update-over-3MiB", "PUT", KEEP, 413, "RequestEntityTooLarge", ("too large",), body=BIG),
     Case("patch-over-3MiB", "PATCH", KEEP, 413, "RequestEntityTooLarge", ("too large",),
          content_type="application/merge-patch+json", body=b'{"data":{"a":"' + b"y" * (3 * MiB) + b'"}}'),
+    # Under 3 MiB but over etcd's --max-request-bytes (1.5 MiB): still the client's 413, not a 5xx.
+    Case("object-over-etcd-limit", "POST", ROLES, 413, "RequestEntityTooLarge", ("too large",),
+         body=role("huge", rules=7000)),
+    Case("object-over-etcd-grpc-limit", "POST", ROLES, 413, "RequestEntityTooLarge", ("too large",),
+         body=role("huger", rules=10000)),
     # -- invalid names
     Case("name-uppercase-underscore", "POST", CM, 422, "Invalid", ("metadata.name", "RFC 1123"),
          body=configmap("Bad_Name")),
