@@ -147,11 +147,12 @@ async def bench_etcd(endpoint: str, clients: int, ops: int, suffix: str = "") ->
 # -- the apiserver ---------------------------------------------------------------------------
 
 class Http:
-    """One aiohttp session (one connection) per benchmark client."""
+    """One aiohttp session (one connection) per benchmark client; over TLS with ``ssl`` (and credentials)."""
 
-    def __init__(self, base: str, clients: int):
+    def __init__(self, base: str, clients: int, ssl=None, headers: dict | None = None):
         self.base = base
-        self.sessions = [aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1))
+        tls = {"ssl": ssl} if ssl is not None else {}
+        self.sessions = [aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=1, **tls), headers=headers)
                          for _ in range(clients)]
 
     async def call(self, c: int, method: str, path: str, body: dict | None = None, expect: int = 200) -> dict:
@@ -170,17 +171,18 @@ class Http:
             await s.close()
 
 
-async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int) -> list[Phase]:
-    http = Http(url, clients)
-    ns = "bench"
+async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int, http: Http | None = None,
+                          ns: str = "bench", label: str = "apiserver") -> list[Phase]:
+    """The ConfigMap workload in namespaces ``ns`` and ``ns``-list; phases named "<label> create" ..."""
+    http = http or Http(url, clients)
     cms = f"/api/v1/namespaces/{ns}/configmaps"
     try:
         await http.call(0, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                            "metadata": {"name": ns}}, 201)
         await http.call(0, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                           "metadata": {"name": "bench-list"}}, 201)
+                                                           "metadata": {"name": f"{ns}-list"}}, 201)
         for i in range(100):
-            await http.call(0, "POST", "/api/v1/namespaces/bench-list/configmaps", configmap(f"item-{i:03d}"), 201)
+            await http.call(0, "POST", f"/api/v1/namespaces/{ns}-list/configmaps", configmap(f"item-{i:03d}"), 201)
         versions: dict[int, str] = {}
 
         async def warm(c: int, i: int) -> None:
@@ -200,18 +202,18 @@ async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int) -> li
             await http.call(c, "PUT", f"{cms}/cm-{i:06d}", body)
 
         async def list_100(c: int, i: int) -> None:
-            listed = await http.call(c, "GET", "/api/v1/namespaces/bench-list/configmaps")
+            listed = await http.call(c, "GET", f"/api/v1/namespaces/{ns}-list/configmaps")
             assert len(listed["items"]) == 100
 
         async def delete(c: int, i: int) -> None:
             await http.call(c, "DELETE", f"{cms}/cm-{i:06d}")
 
         await run_concurrently("warm-up", clients, 200, warm)
-        phases = [await run_concurrently("apiserver create", clients, ops, create),
-                  await run_concurrently("apiserver get", clients, ops, get),
-                  await run_concurrently("apiserver update", clients, ops, update),
-                  await run_concurrently("apiserver list (100 items)", clients, list_ops, list_100),
-                  await run_concurrently("apiserver delete", clients, ops, delete)]
+        phases = [await run_concurrently(f"{label} create", clients, ops, create),
+                  await run_concurrently(f"{label} get", clients, ops, get),
+                  await run_concurrently(f"{label} update", clients, ops, update),
+                  await run_concurrently(f"{label} list (100 items)", clients, list_ops, list_100),
+                  await run_concurrently(f"{label} delete", clients, ops, delete)]
         # One client alone: the latency of a call with nobody queued before it.
         solo = 200
 
@@ -221,8 +223,8 @@ async def bench_apiserver(url: str, clients: int, ops: int, list_ops: int) -> li
         async def solo_get(c: int, i: int) -> None:
             await http.call(c, "GET", f"{cms}/solo-{i:06d}")
 
-        phases += [await run_concurrently("apiserver create, 1 client", 1, solo, solo_create),
-                   await run_concurrently("apiserver get, 1 client", 1, solo, solo_get)]
+        phases += [await run_concurrently(f"{label} create, 1 client", 1, solo, solo_create),
+                   await run_concurrently(f"{label} get, 1 client", 1, solo, solo_get)]
         return phases
     finally:
         await http.close()

@@ -29,14 +29,22 @@ Service-account tokens come in two shapes (upstream's pkg/serviceaccount):
   them and the service account exists.
 
 Either way the service account must still exist with the uid in the token.
+
+A token that authenticated is remembered for 10 seconds (upstream's token
+success cache): checking a service-account token reads the service account
+(and its bound pod or secret) from etcd, and a controller sends its token
+with every request. So a revoked token (its pod or account deleted) stops
+working within 10 seconds, as upstream's does; a refused one is never cached.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +60,8 @@ LEGACY_ISSUER = "kubernetes/serviceaccount"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 SERVICE_ACCOUNTS_GROUP = "system:serviceaccounts"
 LEEWAY_SECONDS = 60  # upstream tolerates this much clock skew on exp/nbf/iat
+TOKEN_SUCCESS_CACHE_SECONDS = 10  # upstream's TokenSuccessCacheTTL
+TOKEN_CACHE_SIZE = 4096
 # Who a request on the (development-only) insecure port is, as upstream's insecure handler had it:
 # the gate does not run there, so nothing authenticates it.
 INSECURE_USER = UserInfo("system:unsecured", groups=("system:masters", AUTHENTICATED))
@@ -274,14 +284,46 @@ def _seconds(rfc3339: str) -> float:
         return 0.0  # unreadable: treat as long past
 
 
+class TokenCache:
+    """Tokens that authenticated lately: sha256(token) and audiences -> (user, audiences, until)."""
+
+    def __init__(self, ttl: float = TOKEN_SUCCESS_CACHE_SECONDS, size: int = TOKEN_CACHE_SIZE):
+        self.ttl = ttl
+        self.size = size
+        self.entries: OrderedDict[tuple, tuple[UserInfo, list[str], float]] = OrderedDict()
+
+    @staticmethod
+    def key(token: str, audiences: list[str] | None) -> tuple:
+        return hashlib.sha256(token.encode()).digest(), tuple(audiences or ())
+
+    def get(self, token: str, audiences: list[str] | None, now: float) -> tuple[UserInfo, list[str]] | None:
+        key = self.key(token, audiences)
+        found = self.entries.get(key)
+        if found is None:
+            return None
+        user, matched, until = found
+        if now >= until:
+            del self.entries[key]
+            return None
+        return user, matched
+
+    def put(self, token: str, audiences: list[str] | None, user: UserInfo, matched: list[str], now: float,
+            expires: float | None = None) -> None:
+        until = now + self.ttl if expires is None else min(now + self.ttl, expires)
+        self.entries[self.key(token, audiences)] = (user, matched, until)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)  # the oldest first
+
+
 class RequestAuthenticator:
     """The union of the configured authenticators (upstream's authenticator chain), for the auth Gate."""
 
     def __init__(self, x509: X509Authenticator | None = None, token_file: TokenFile | None = None,
-                 service_accounts: ServiceAccountTokens | None = None):
+                 service_accounts: ServiceAccountTokens | None = None, cache: TokenCache | None = None):
         self.x509 = x509
         self.token_file = token_file
         self.service_accounts = service_accounts
+        self.cache = cache if cache is not None else TokenCache()
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
         if self.x509 is not None:
@@ -300,6 +342,19 @@ class RequestAuthenticator:
 
     async def authenticate_token(self, token: str, audiences: list[str] | None = None) -> tuple[UserInfo, list[str]]:
         """A bearer token's user and audiences (TokenReview asks this too); InvalidCredentials if nobody knows it."""
+        now = time.time()
+        cached = self.cache.get(token, audiences, now)
+        if cached is not None:
+            return cached
+        user, matched = await self._authenticate_token(token, audiences)
+        expires = None
+        if self.service_accounts is not None and self.service_accounts.is_ours(token):
+            exp = tokens.parse(token).claims.get("exp")
+            expires = exp + LEEWAY_SECONDS if isinstance(exp, (int, float)) else None
+        self.cache.put(token, audiences, user, matched, now, expires)
+        return user, matched
+
+    async def _authenticate_token(self, token: str, audiences: list[str] | None) -> tuple[UserInfo, list[str]]:
         if self.token_file is not None:
             user = self.token_file.authenticate_token(token)
             if user is not None:

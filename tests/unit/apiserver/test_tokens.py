@@ -179,3 +179,23 @@ def test_user_from_a_client_certificate_subject():
     assert (user.name, user.groups) == ("system:node:worker-1", ("system:nodes", "ops"))
     assert user_from_peer_certificate({"subject": ((("organizationName", "x"),),)}) is None  # no CN: nobody
     assert user_from_peer_certificate(None) is None
+
+
+# -- the token success cache (upstream's TokenSuccessCacheTTL: 10 s, failures never cached) -------
+
+def test_token_cache_remembers_for_its_ttl_never_past_the_token():
+    from labkit.apiserver.auth import UserInfo
+    from labkit.apiserver.auth.authn import TokenCache
+
+    cache = TokenCache(ttl=10, size=2)
+    alice = UserInfo("alice")
+    cache.put("t1", None, alice, ["api"], now=100.0)
+    assert cache.get("t1", None, now=109.9) == (alice, ["api"])
+    assert cache.get("t1", ["other"], now=101) is None  # another audience is another question
+    assert cache.get("t1", None, now=110.0) is None  # forgotten after the TTL
+    cache.put("t2", None, alice, ["api"], now=100.0, expires=103.0)
+    assert cache.get("t2", None, now=102.9) is not None and cache.get("t2", None, now=103.0) is None
+    for i, token in enumerate(("a", "b", "c")):
+        cache.put(token, None, alice, [], now=200.0 + i)
+    assert cache.get("a", None, now=203) is None and cache.get("c", None, now=203) is not None  # oldest out
+    assert all(len(k[0]) == 32 for k in cache.entries)  # tokens are kept only as their SHA-256

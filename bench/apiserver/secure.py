@@ -1,0 +1,141 @@
+"""bench/apiserver/secure.py: what TLS, authentication and RBAC cost, against the insecure port, in one run.
+
+    .venv/bin/python bench/apiserver/secure.py [--clients 50] [--scale 1.0]
+
+One etcd and one labkit-apiserver serving both ports: the insecure port
+(no TLS, no authentication, no authorization) and the secure port with
+labkit.pki's certificates (generated in tmp for the ``single`` inventory),
+``--authorization-mode=Node,RBAC`` and the audit log off. The ConfigMap
+workload of run.py (create, get, update, list of 100, delete; 50 clients,
+then 1) runs three times, each in namespaces of its own:
+
+- ``insecure``: plain HTTP, nobody asked who;
+- ``tls+cert``: HTTPS with the admin client certificate (system:masters,
+  allowed through the cluster-admin binding of RBAC's bootstrap policy);
+- ``tls+sa``: HTTPS with a service-account token (RS256 check, a read of the
+  service account per request, RBAC through a ClusterRoleBinding).
+
+Prints each phase (throughput, p50/p99, CPU ms per op of each process), then
+the p99 ratio of each secure phase to the same insecure phase against the
+issue's target (within 1.5x). Not a test: the numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import WATCHED, Http, bench_apiserver  # noqa: E402
+
+from labkit.localplane import ApiserverProcess, EtcdProcess  # noqa: E402
+from labkit.pki.generate import generate  # noqa: E402
+from labkit.provision.inventory import load_inventory  # noqa: E402
+
+ISSUER = "https://kubernetes.default.svc.cluster.local"
+TARGET = 1.5
+
+
+def kubectl_json(server: ApiserverProcess, *args: str, stdin: str | None = None) -> str:
+    """Setup through the insecure port with the real kubectl."""
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    result = subprocess.run([str(ROOT / ".venv/bin/kubectl"), f"--server={server.insecure_url}", *args],
+                            capture_output=True, text=True, input=stdin, env=env, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr}")
+    return result.stdout
+
+
+async def measure(args) -> int:
+    base = Path(tempfile.mkdtemp(prefix="labkit-bench-secure-"))
+    state = base / "single"
+    generate(load_inventory(ROOT / "inventory" / "single.yaml"), state)
+    pki = state / "pki"
+    etcd = EtcdProcess(data_dir=base / "etcd").start()
+    server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log", secure=True, ca_file=pki / "ca.crt",
+                              extra_args=(f"--tls-cert-file={pki / 'apiserver.crt'}",
+                                          f"--tls-private-key-file={pki / 'apiserver.key'}",
+                                          f"--client-ca-file={pki / 'ca.crt'}",
+                                          f"--service-account-key-file={pki / 'sa.pub'}",
+                                          f"--service-account-signing-key-file={pki / 'sa.key'}",
+                                          f"--service-account-issuer={ISSUER}",
+                                          "--authorization-mode=Node,RBAC")).start()
+    WATCHED.update({"apiserver": server.proc.pid, "etcd": etcd.proc.pid, "bench": os.getpid()})
+    ops = max(100, int(2000 * args.scale))
+    list_ops = max(50, int(500 * args.scale))
+    runs: dict[str, list] = {}
+    try:
+        kubectl_json(server, "create", "serviceaccount", "bench", "-n", "default")
+        kubectl_json(server, "create", "clusterrolebinding", "bench-admin", "--clusterrole=cluster-admin",
+                     "--serviceaccount=default:bench")
+        token = kubectl_json(server, "create", "token", "bench", "-n", "default", "--duration=2h").strip()
+        print(f"labkit-apiserver {server.insecure_url} and {server.url} on etcd {etcd.endpoint}; "
+              f"{args.clients} clients, {ops} ops per phase; load average before: {os.getloadavg()[0]:.1f}")
+
+        def tls(cert: str | None = None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+            if cert:
+                ctx.load_cert_chain(str(pki / f"{cert}.crt"), str(pki / f"{cert}.key"))
+            return ctx
+
+        runs["insecure"] = await bench_apiserver(server.insecure_url, args.clients, ops, list_ops,
+                                                 ns="bench-insecure", label="insecure")
+        runs["tls+cert"] = await bench_apiserver(
+            server.url, args.clients, ops, list_ops, Http(server.url, args.clients, ssl=tls("admin")),
+            ns="bench-cert", label="tls+cert")
+        runs["tls+sa"] = await bench_apiserver(
+            server.url, args.clients, ops, list_ops,
+            Http(server.url, args.clients, ssl=tls(), headers={"Authorization": f"Bearer {token}"}),
+            ns="bench-sa", label="tls+sa")
+    finally:
+        server.stop()
+        etcd.stop()
+        log = server.log()
+        if "Traceback" in log:
+            print(log[-4000:], file=sys.stderr)
+        shutil.rmtree(base, ignore_errors=True)
+
+    print(f"load average after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
+    print()
+    print(f"{'':<27} {'':>6} {'':>8} {'':>8} {'':>8} {'':>8} {'':>6} {'CPU ms per op':^29}")
+    print(f"{'phase':<27} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
+          + " ".join(f"{p:>9}" for p in WATCHED))
+    for phases in runs.values():
+        for phase in phases:
+            print(phase.line())
+    print()
+    print(f"{'p99 secure / insecure':<34} {'tls+cert':>10} {'tls+sa':>10}   (target: within {TARGET}x)")
+    worst = 0.0
+    for i, plain in enumerate(runs["insecure"]):
+        what = plain.name.removeprefix("insecure ")
+        ratios = [runs[v][i].percentile(99) / plain.percentile(99) for v in ("tls+cert", "tls+sa")]
+        cpu = [runs[v][i].cpu_ms_per_op("apiserver") / max(plain.cpu_ms_per_op("apiserver"), 1e-9)
+               for v in ("tls+cert", "tls+sa")]
+        worst = max(worst, *ratios)
+        print(f"{what:<34} {ratios[0]:>9.2f}x {ratios[1]:>9.2f}x   apiserver CPU/op {cpu[0]:.2f}x {cpu[1]:.2f}x")
+    print(f"\n{'PASS' if worst <= TARGET else 'MISS'}  worst p99 ratio {worst:.2f}x (target {TARGET}x)")
+    errors = sum(p.errors for phases in runs.values() for p in phases)
+    if errors:
+        print(f"\n{errors} operations failed (see stderr)")
+    return 0 if errors == 0 else 1
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--clients", type=int, default=50, help="concurrent clients per phase (default 50)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the operations per phase (default 1.0)")
+    return asyncio.run(measure(p.parse_args()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
