@@ -804,3 +804,44 @@ def test_typed_discovery_and_version(api_client):
         resource = served[(api_version, wire_kind(kind))]
         assert resource.namespaced == namespaced and "create" in resource.verbs
     assert k8s.AppsApi(api_client).get_api_group().preferred_version.version == "v1"
+
+
+def test_create_from_yaml_helper(api_client, core, ns, tmp_path):
+    """kubernetes.utils.create_from_yaml: multi-document YAML through the typed APIs, as tutorials use it."""
+    from kubernetes import utils
+    manifest = tmp_path / "app.yaml"
+    manifest.write_text(f"""
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: app-config, namespace: {ns}}}
+data: {{mode: demo}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app, namespace: {ns}, labels: {{app: demo}}}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: demo}}}}
+  template:
+    metadata: {{labels: {{app: demo}}}}
+    spec:
+      containers:
+      - name: app
+        image: busybox
+        envFrom: [{{configMapRef: {{name: app-config}}}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: app, namespace: {ns}}}
+spec:
+  selector: {{app: demo}}
+  ports: [{{port: 80, targetPort: 8080}}]
+""")
+    created = utils.create_from_yaml(api_client, str(manifest))
+    kinds = sorted(type(obj).__name__ for group in created for obj in group)
+    assert kinds == ["V1ConfigMap", "V1Deployment", "V1Service"]
+    assert core.read_namespaced_service("app", ns).spec.cluster_ip
+    # The same manifest again: the helper reports every AlreadyExists as one FailToCreateError.
+    with pytest.raises(utils.FailToCreateError) as info:
+        utils.create_from_yaml(api_client, str(manifest))
+    assert sorted(json.loads(e.body)["reason"] for e in info.value.api_exceptions) == ["AlreadyExists"] * 3
