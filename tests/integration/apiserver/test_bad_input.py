@@ -143,6 +143,11 @@ CASES = [
          body=configmap("keep", extra=True), query={"fieldValidation": "Strict"}),
     Case("strict-unknown-in-patch", "PATCH", KEEP, 400, "BadRequest", ('unknown field "extra"',),
          content_type="application/merge-patch+json", body=b'{"extra":true}', query={"fieldValidation": "Strict"}),
+    Case("strict-unknown-in-yaml", "POST", CM, 400, "BadRequest", ('unknown field "dataa"',),
+         content_type="application/yaml", query={"fieldValidation": "Strict"},
+         body=b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: y\ndataa:\n  a: b\n"),
+    Case("yaml-wrong-kind", "POST", CM, 400, "BadRequest", ("Secret",), content_type="application/yaml",
+         body=b"apiVersion: v1\nkind: Secret\nmetadata:\n  name: y\n"),
     Case("field-validation-bogus-mode", "POST", CM, 400, "BadRequest", ("fieldValidation",),
          body=configmap(), query={"fieldValidation": "Lenient"}),
     # -- invalid objects
