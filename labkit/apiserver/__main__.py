@@ -146,7 +146,7 @@ def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
     The reviews (``kubectl auth can-i``) ask the same authorizers in the same order.
     """
     from labkit.apiserver.auth import ALLOW
-    from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny
+    from labkit.apiserver.auth.always import AlwaysAllow, AlwaysDeny, PrivilegedGroups
     from labkit.apiserver.auth.escalation import RBACEscalationCheck
     from labkit.apiserver.auth.node import NodeAuthorizer
     from labkit.apiserver.auth.rbac import RBACAuthorizer, RBACStore
@@ -161,6 +161,7 @@ def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
         out.append(known[mode]())
     if not out:
         raise ValueError("--authorization-mode: at least one mode is needed")
+    out.insert(0, PrivilegedGroups("system:masters"))  # before every mode, as upstream
     async def authorize(attrs) -> tuple[bool, str]:  # the escalate and bind verbs, asked like any request
         decision, reason = await evaluate(out, attrs)
         return decision == ALLOW, reason

@@ -457,3 +457,17 @@ def test_subject_access_reviews_for_other_users(server, admin, team):
     assert json.loads(exc.value.body)["message"] == (
         'subjectaccessreviews.authorization.k8s.io is forbidden: User "bob" cannot create resource '
         '"subjectaccessreviews" in API group "authorization.k8s.io" at the cluster scope')
+
+
+def test_system_masters_needs_no_binding(server, admin):
+    """As upstream, system:masters is allowed before any mode is asked: deleting cluster-admin's binding locks
+    nobody out."""
+    saved = json.loads(ok(server, admin, "get", "clusterrolebinding", "cluster-admin", "-o", "json"))
+    ok(server, admin, "delete", "clusterrolebinding", "cluster-admin")
+    try:
+        assert can_i(server, admin, "delete", "nodes") == "yes"
+        assert ok(server, admin, "get", "namespaces", "-o", "name")
+    finally:
+        for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
+            saved["metadata"].pop(key, None)
+        ok(server, admin, "create", "-f", "-", input=json.dumps(saved))
