@@ -127,7 +127,7 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
         text = f'{who} cannot {attrs.verb} resource "{resource}" in API group "{attrs.api_group}"'
         if attrs.namespace:
             text += f' in the namespace "{attrs.namespace}"'
-        elif attrs.resource != "namespaces":
+        else:  # upstream says so for namespaces too (a list or create of them has no namespace)
             text += " at the cluster scope"
     return text + (f": {reason}" if reason else "")
 

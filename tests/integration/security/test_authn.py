@@ -221,6 +221,27 @@ def test_anonymous_is_system_anonymous(secure_apiserver):
 
 
 @pytest.fixture(scope="module")
+def rbac_apiserver(security_lab, tmp_path_factory):
+    server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("authn-rbac"), audit=False,
+                                    authorization_mode="Node,RBAC")
+    yield server
+    server.stop()
+
+
+def test_under_rbac_anonymous_gets_the_public_endpoints_only(rbac_apiserver):
+    for path in ("/healthz", "/livez", "/readyz", "/version"):
+        assert https(rbac_apiserver, path)[0] == 200, path
+    status, body, _ = https(rbac_apiserver, "/api/v1/namespaces")
+    assert status == 403
+    assert body["message"] == ('namespaces is forbidden: User "system:anonymous" cannot list resource "namespaces" '
+                               'in API group "" at the cluster scope')
+    status, body, _ = https(rbac_apiserver, "/api/v1/namespaces", method="POST",
+                            body={"metadata": {"name": "by-anonymous"}})
+    assert status == 403 and body["reason"] == "Forbidden"
+    assert https(rbac_apiserver, "/api/v1/namespaces/by-anonymous", cert="admin")[0] == 404  # nothing written
+
+
+@pytest.fixture(scope="module")
 def no_anonymous_apiserver(security_lab, tmp_path_factory):
     server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("no-anonymous"), anonymous=False,
                                     audit=False)
