@@ -111,9 +111,17 @@ def request_attributes(request: web.Request, user: UserInfo) -> Attributes:
             namespace = info.namespace or ""
             if r.plural == "namespaces" and info.name:
                 namespace = info.name  # upstream: a namespace is in itself
+            name = info.name or ""
+            field_selector = request.query.get("fieldSelector", "")
+            if verb in ("list", "watch") and not name and field_selector:
+                # upstream: a list of one name (fieldSelector=metadata.name=x) is authorized as that name
+                from labkit.api.selectors import FieldSelector
+                try:
+                    name = FieldSelector.parse(field_selector, r).exact_value("metadata.name") or ""
+                except StatusError:
+                    pass  # a bad selector is the handler's 400
             return Attributes(user, verb, True, r.group, r.version, r.plural, info.subresource or "", namespace,
-                              info.name or "", path, request.query.get("fieldSelector", ""),
-                              request.query.get("labelSelector", ""))
+                              name, path, field_selector, request.query.get("labelSelector", ""))
     return Attributes(user, method.lower(), False, path=path)
 
 
@@ -182,6 +190,7 @@ class Gate:
         request["user"] = user
         attrs = request_attributes(request, user)
         allowed, reason = await self.decide(attrs)
+        request["authorization"] = ("allow" if allowed else "forbid", reason)  # for the audit log's annotations
         if not allowed:
             if user.name == ANONYMOUS and not self.anonymous:
                 raise errors.unauthorized()

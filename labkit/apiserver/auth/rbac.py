@@ -221,6 +221,7 @@ class RBACStore:
                 raise
             except StatusError as exc:  # 410: the revision was compacted away: list again
                 log.info("rbac %s watch ended (%s): listing again", resource.plural, exc.message)
+                await asyncio.sleep(0.05)  # never a busy loop, whatever keeps failing
             except Exception as exc:  # noqa: BLE001 - etcd away: retry, keep the last known state
                 log.warning("rbac %s watch failed: %s: listing again in 1s", resource.plural, exc)
                 await asyncio.sleep(1)

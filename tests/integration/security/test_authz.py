@@ -471,3 +471,18 @@ def test_system_masters_needs_no_binding(server, admin):
         for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields"):
             saved["metadata"].pop(key, None)
         ok(server, admin, "create", "-f", "-", input=json.dumps(saved))
+
+
+def test_resource_names_grant_single_objects_and_lists_of_one_name(server, admin, jane, team):
+    team, _ = team
+    ok(server, admin, "create", "configmap", "one", "--from-literal=k=v", "-n", team)
+    ok(server, admin, "create", "configmap", "two", "--from-literal=k=v", "-n", team)
+    ok(server, admin, "create", "role", "cm-one", "--verb=get,list,watch", "--resource=configmaps",
+       "--resource-name=one", "-n", team)
+    ok(server, admin, "create", "rolebinding", "jane-cm-one", "--role=cm-one", "--user=jane", "-n", team)
+    assert ok(server, jane, "get", "configmap", "one", "-n", team, "-o", "name") == "configmap/one\n"
+    assert "forbidden" in refused(server, jane, "get", "configmap", "two", "-n", team)
+    # a list pinned to that name by fieldSelector is that name, as upstream authorizes it
+    assert ok(server, jane, "get", "configmaps", "-n", team, "--field-selector=metadata.name=one",
+              "-o", "name") == "configmap/one\n"
+    assert "forbidden" in refused(server, jane, "get", "configmaps", "-n", team)
