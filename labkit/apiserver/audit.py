@@ -10,10 +10,14 @@ included (a 401 has an empty user, a 403 the user who was refused)::
      "sourceIPs":["127.0.0.1"],"userAgent":"kubectl/v1.34.1 ...",
      "objectRef":{"resource":"pods","namespace":"web","apiVersion":"v1"},
      "responseStatus":{"metadata":{},"code":200},
-     "requestReceivedTimestamp":"2026-12-01T07:00:00.123456Z","stageTimestamp":"2026-12-01T07:00:00.125012Z"}
+     "requestReceivedTimestamp":"2026-12-01T07:00:00.123456Z","stageTimestamp":"2026-12-01T07:00:00.125012Z",
+     "annotations":{"authorization.k8s.io/decision":"allow",
+                    "authorization.k8s.io/reason":"RBAC: allowed by ClusterRoleBinding \"cluster-admin\" ..."}}
 
 Metadata level means no request or response bodies: secrets never reach the
-log. The latency of a request is stageTimestamp - requestReceivedTimestamp.
+log. The latency of a request is stageTimestamp - requestReceivedTimestamp; a
+``kubectl --as`` request names the real user in ``user`` and the one it acts
+as in ``impersonatedUser``.
 Each answer carries the event's id in its ``Audit-Id`` header, so a client's
 error can be found in the log.
 
@@ -311,6 +315,9 @@ class AuditLog:
         event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": audit_id,
                  "stage": "ResponseComplete", "requestURI": request.path_qs, "verb": attrs.verb,
                  "user": user.to_dict() if user else {}, "sourceIPs": source_ips(request)}
+        impersonator = request.get("impersonator")
+        if impersonator is not None and user is not None:  # kubectl --as: who asked, and as whom
+            event["user"], event["impersonatedUser"] = impersonator.to_dict(), user.to_dict()
         agent = request.headers.get("User-Agent")
         if agent:
             event["userAgent"] = agent
@@ -320,6 +327,10 @@ class AuditLog:
         event["responseStatus"] = status
         event["requestReceivedTimestamp"] = timestamp(received)
         event["stageTimestamp"] = timestamp(time.time())
+        decision = request.get("authorization")
+        if decision is not None:  # upstream's annotations: what authorization said, and why
+            event["annotations"] = {"authorization.k8s.io/decision": decision[0],
+                                    "authorization.k8s.io/reason": decision[1]}
         self.sink.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
 
     def close(self) -> None:

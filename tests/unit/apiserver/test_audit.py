@@ -255,3 +255,22 @@ async def test_a_policy_leaves_out_what_it_says(tmp_path):
     events = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
     assert [e["requestURI"] for e in events] == ["/api/v1/namespaces/web/pods"]
     assert events[0]["level"] == "Metadata"  # RequestResponse asked: recorded without bodies
+
+
+async def test_authorization_decision_and_impersonation_are_recorded(tmp_path):
+    alice = {"Authorization": "Bearer alice-token"}
+    events, answers = await events_for(tmp_path, AlwaysAllow(), [
+        ("GET", "/api/v1/namespaces/web/pods", alice),
+        ("GET", "/api/v1/namespaces/web/pods", {**alice, "Impersonate-User": "bob", "Impersonate-Group": "ops"}),
+    ])
+    assert [a[0] for a in answers] == [200, 200]
+    plain, impersonating = events
+    assert plain["annotations"] == {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}
+    assert "impersonatedUser" not in plain
+    assert impersonating["user"]["username"] == "alice"  # who really asked
+    assert impersonating["impersonatedUser"]["username"] == "bob"
+    assert "ops" in impersonating["impersonatedUser"]["groups"]
+
+    events, _ = await events_for(tmp_path / "deny", AlwaysDeny(), [("GET", "/api/v1/namespaces/web/pods", alice)])
+    assert events[0]["annotations"] == {"authorization.k8s.io/decision": "forbid",
+                                        "authorization.k8s.io/reason": "Everything is forbidden."}
