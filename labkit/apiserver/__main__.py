@@ -133,7 +133,7 @@ def build_authentication(args: argparse.Namespace, reg: Registry):
         issuer = tokenrequest.TokenIssuer(tokens.load_signing_key(args.service_account_signing_key_file), issuers[0],
                                           audiences, reg.storage, args.service_account_max_token_expiration)
     authenticator = authn.RequestAuthenticator(
-        x509=authn.X509Authenticator() if args.client_ca_file else None,
+        x509=authn.X509Authenticator(args.client_ca_file) if args.client_ca_file else None,
         token_file=authn.TokenFile.load(args.token_auth_file) if args.token_auth_file else None,
         service_accounts=service_accounts)
     tokenrequest.register(reg, issuer, tokenrequest.Reviews(authenticator))
@@ -238,6 +238,10 @@ async def serve(args: argparse.Namespace) -> None:
             raise ValueError("--secure-port needs --tls-cert-file and --tls-private-key-file (labkit.pki makes "
                              "apiserver.crt/.key); --secure-port=0 turns it off")
         ssl_context = tls.server_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
+    kubelet_tls = None  # checked now, used by pods/log|exec|attach once kubelets serve them
+    if args.kubelet_client_certificate or args.kubelet_client_key:
+        kubelet_tls = tls.kubelet_client_context(args.kubelet_client_certificate, args.kubelet_client_key,
+                                                 args.kubelet_certificate_authority)
     audit_log = audit.AuditLog.from_flags(args.audit_log_path, args.audit_log_maxsize, args.audit_log_maxbackup,
                                           args.audit_log_maxage, insecure_ports=gate.skip_ports,
                                           policy_file=args.audit_policy_file) \
@@ -265,6 +269,8 @@ async def serve(args: argparse.Namespace) -> None:
     port = args.secure_port if ssl_context is not None else args.insecure_port
     server = ApiServer(reg, server_address=f"{address}:{port}", ready=ready, gate=gate,
                        extra_middlewares=(audit_log.middleware,) if audit_log else ())
+    if kubelet_tls is not None:
+        server.app[tls.KUBELET_CLIENT_TLS] = kubelet_tls
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     sites = []

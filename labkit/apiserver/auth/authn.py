@@ -104,6 +104,15 @@ def user_from_peer_certificate(peercert: dict | None) -> UserInfo | None:
 class X509Authenticator:
     """The client certificate of the TLS connection (verified against --client-ca-file by the handshake)."""
 
+    def __init__(self, client_ca_file: str | Path | None = None):
+        if client_ca_file:  # the TLS context trusts it; read it here too, so a bad file stops the start
+            from cryptography import x509
+            try:
+                x509.load_pem_x509_certificates(Path(client_ca_file).read_bytes())
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"--client-ca-file {client_ca_file}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+
     def authenticate(self, request: web.Request) -> UserInfo | None:
         transport = request.transport
         if transport is None or transport.get_extra_info("sslcontext") is None:

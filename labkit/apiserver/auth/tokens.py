@@ -64,7 +64,7 @@ def key_id(public_key) -> str:
 
 def load_signing_key(path: Path):
     """The private key of --service-account-signing-key-file (PEM, RSA or EC)."""
-    data = Path(path).read_bytes()
+    data = _read(path)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
@@ -77,7 +77,7 @@ def load_public_keys(path: Path) -> list:
     """Every public key in a --service-account-key-file: PEM public keys, certificates or private keys."""
     from cryptography import x509
 
-    data = Path(path).read_bytes()
+    data = _read(path)
     keys = []
     for block in _pem_blocks(data):
         label = block.split(b"\n", 1)[0]
@@ -95,6 +95,13 @@ def load_public_keys(path: Path) -> list:
     for key in keys:
         algorithm_of(key)
     return keys
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _pem_blocks(data: bytes) -> list[bytes]:

@@ -203,6 +203,38 @@ def test_a_server_only_certificate_is_no_client_certificate(secure_apiserver):
     refused_at_handshake(secure_apiserver, pki / "apiserver.crt", pki / "apiserver.key")
 
 
+@pytest.mark.parametrize("flags,message", [
+    (["--secure-port=1"], "--secure-port needs --tls-cert-file and --tls-private-key-file"),
+    (["--tls-cert-file={pki}/apiserver.crt", "--tls-private-key-file={pki}/admin.key"],
+     "--tls-cert-file {pki}/apiserver.crt / --tls-private-key-file {pki}/admin.key"),
+    (["--client-ca-file={pki}/nope.crt"], "--client-ca-file {pki}/nope.crt"),
+    (["--service-account-key-file={pki}/sa.pub"], "--service-account-issuer is required"),
+    (["--service-account-signing-key-file={pki}/missing.key", "--service-account-issuer=x"],
+     "{pki}/missing.key: No such file or directory"),
+    (["--service-account-key-file={pki}/ca.key", "--service-account-key-file={pki}/../kubeconfigs",
+      "--service-account-issuer=x"], "{pki}/../kubeconfigs: Is a directory"),
+    (["--token-auth-file={pki}/ca.crt"], "--token-auth-file {pki}/ca.crt, line 1: at least 3 columns"),
+    (["--authorization-mode=Magic"], "--authorization-mode: unknown mode 'Magic'"),
+    (["--audit-log-path={pki}/audit.log", "--audit-policy-file={pki}/ca.crt"], "--audit-policy-file {pki}/ca.crt"),
+    (["--kubelet-client-certificate={pki}/apiserver-kubelet-client.crt"],
+     "--kubelet-client-certificate {pki}/apiserver-kubelet-client.crt / --kubelet-client-key"),
+    (["--anonymous-auth=maybe"], "argument --anonymous-auth: expected true or false, got 'maybe'"),
+])
+def test_bad_security_flags_stop_the_start_with_a_message(security_lab, flags, message):
+    """Each bad flag ends the start before etcd is asked (none listens here), naming the flag and the file."""
+    import subprocess
+    import sys
+
+    pki = security_lab.pki
+    args = [a.format(pki=pki) for a in flags]
+    secure = [] if any(a.startswith("--secure-port") or a.startswith("--tls-") for a in args) else ["--secure-port=0"]
+    result = subprocess.run([sys.executable, "-m", "labkit.apiserver", "--etcd-servers=http://127.0.0.1:9",
+                             "--insecure-port=0", *secure, *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message.format(pki=pki) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 # -- anonymous -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/version"])
@@ -398,8 +430,8 @@ def test_ec_key_signs_es256_and_old_rsa_tokens_still_verify(ec_signing_apiserver
     account = kubernetes.client.CoreV1Api(server.insecure_client()).read_namespaced_service_account(
         "robot", "default").to_dict()
     now = int(time.time())
-    old = tokens.sign(bound_claims(issuer="https://old-issuer.example", audiences=["api"], namespace="default", account=account,
-                                   expires=now + 600, now=now), lab_signing_key(server))
+    old = tokens.sign(bound_claims(issuer="https://old-issuer.example", audiences=["api"], namespace="default",
+                                   account=account, expires=now + 600, now=now), lab_signing_key(server))
     assert whoami(server, server.token_kubeconfig(old))["username"] == "system:serviceaccount:default:robot"
 
 
