@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="iss of the tokens this apiserver signs (the first) and accepts (all; repeatable)")
     p.add_argument("--api-audiences", default="",
                    help="comma-separated audiences a token must be for (default: the service-account issuers)")
+    p.add_argument("--service-account-jwks-uri", default="",
+                   help="jwks_uri of /.well-known/openid-configuration (default: this server's /openid/v1/jwks)")
     p.add_argument("--service-account-max-token-expiration", type=parse_duration, default=0,
                    help="longest validity a TokenRequest gets, e.g. 48h (default: as asked)")
     p.add_argument("--authorization-mode", default="AlwaysAllow",
@@ -227,7 +229,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     authenticator = build_authentication(args, reg)
     from labkit.apiserver import audit, tls
-    from labkit.apiserver.auth import Gate
+    from labkit.apiserver.auth import Gate, oidc
 
     authorizers = build_authorizers(args, reg)
     gate = Gate(authenticator, authorizers, anonymous=args.anonymous_auth,
@@ -271,6 +273,10 @@ async def serve(args: argparse.Namespace) -> None:
                        extra_middlewares=(audit_log.middleware,) if audit_log else ())
     if kubelet_tls is not None:
         server.app[tls.KUBELET_CLIENT_TLS] = kubelet_tls
+    accounts = authenticator.service_accounts
+    if accounts is not None and oidc.is_discoverable(accounts.issuers[0]):  # service-account issuer discovery
+        jwks_uri = args.service_account_jwks_uri or f"https://{address}:{args.secure_port}{oidc.JWKS_PATH}"
+        oidc.IssuerDiscovery(accounts.issuers[0], accounts.public_keys, jwks_uri).add_routes(server.app)
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     sites = []

@@ -561,6 +561,38 @@ def test_legacy_secret_token_valid_while_the_secret_holds_it(secure_apiserver, n
     revoked(secure_apiserver, token)
 
 
+# -- service-account issuer discovery -------------------------------------------------------
+
+def test_an_outsider_checks_a_token_with_the_published_keys_alone(secure_apiserver, namespace):
+    """/.well-known/openid-configuration and /openid/v1/jwks, as an OIDC consumer (Vault ...) reads them."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    status, config, headers = https(secure_apiserver, "/.well-known/openid-configuration", cert="admin")
+    assert status == 200 and headers["Content-Type"].startswith("application/json")
+    assert config == {"issuer": ISSUER, "jwks_uri": f"{secure_apiserver.url}/openid/v1/jwks",
+                      "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                      "id_token_signing_alg_values_supported": ["RS256"]}
+    status, jwks, headers = https(secure_apiserver, config["jwks_uri"].removeprefix(secure_apiserver.url),
+                                  cert="admin")
+    assert status == 200 and headers["Content-Type"].startswith("application/jwk-set+json")
+
+    make_service_account(secure_apiserver, namespace)
+    result = secure_apiserver.kubectl(secure_apiserver.kubeconfig("admin"), "create", "token", "robot",
+                                      "-n", namespace)
+    assert result.returncode == 0, result.stderr
+    jws = tokens.parse(result.stdout.strip())
+    [key] = [k for k in jwks["keys"] if k["kid"] == jws.header["kid"]]
+    assert key["kty"] == "RSA" and key["alg"] == "RS256" and key["use"] == "sig"
+
+    def number(field: str) -> int:
+        return int.from_bytes(tokens.b64url_decode(key[field]), "big")
+
+    public = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+    public.verify(jws.signature, jws.signing_input, padding.PKCS1v15(), hashes.SHA256())  # raises if not ours
+    assert jws.claims["iss"] == config["issuer"]
+
+
 # -- the token file -----------------------------------------------------------------------
 
 def test_token_auth_file_users(secure_apiserver, security_lab):

@@ -199,3 +199,31 @@ def test_token_cache_remembers_for_its_ttl_never_past_the_token():
         cache.put(token, None, alice, [], now=200.0 + i)
     assert cache.get("a", None, now=203) is None and cache.get("c", None, now=203) is not None  # oldest out
     assert all(len(k[0]) == 32 for k in cache.entries)  # tokens are kept only as their SHA-256
+
+
+# -- JSON Web Keys for issuer discovery -------------------------------------------------------
+
+def test_jwks_rebuild_the_keys_that_verify_our_tokens(sa_key, ec_key):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from labkit.apiserver.auth.oidc import jwk, is_discoverable
+
+    def number(key: dict, field: str) -> int:
+        return int.from_bytes(tokens.b64url_decode(key[field]), "big")
+
+    rsa_private = tokens.load_signing_key(sa_key / "sa.key")
+    rsa_jwk = jwk(rsa_private.public_key())
+    assert rsa_jwk["e"] == "AQAB" and rsa_jwk["kid"] == tokens.key_id(rsa_private.public_key())
+    rebuilt = rsa.RSAPublicNumbers(number(rsa_jwk, "e"), number(rsa_jwk, "n")).public_key()
+    jws = tokens.parse(tokens.sign(CLAIMS, rsa_private))
+    rebuilt.verify(jws.signature, jws.signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+    ec_jwk = jwk(ec_key.public_key())
+    assert (ec_jwk["kty"], ec_jwk["crv"], ec_jwk["alg"]) == ("EC", "P-256", "ES256")
+    assert len(tokens.b64url_decode(ec_jwk["x"])) == len(tokens.b64url_decode(ec_jwk["y"])) == 32
+    rebuilt_ec = ec.EllipticCurvePublicNumbers(number(ec_jwk, "x"), number(ec_jwk, "y"), ec.SECP256R1()).public_key()
+    assert tokens.verify(tokens.sign(CLAIMS, ec_key), [rebuilt_ec]) == CLAIMS
+
+    assert is_discoverable("https://kubernetes.default.svc.cluster.local")
+    assert not is_discoverable("kubernetes/serviceaccount") and not is_discoverable("http://insecure.example")
