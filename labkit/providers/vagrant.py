@@ -12,6 +12,12 @@ SSH key (the Vagrantfile's ``labkit-root-key`` provisioner puts it there),
 exactly like an nspawn machine. Addresses keep their host number and move
 from ``lab.network`` to ``lab.vagrant_network`` (see ``vagrant_address``).
 
+With ``LABKIT_VAGRANT_PROVIDER=lxc`` (vagrant-lxc, a box made from labkit's
+base image: ``LABKIT_LXC_BOX``) the machines are LXC containers on the lab
+bridge at the inventory's own addresses; tried by hand on the project's
+machines, not part of the test suite (installing Debian's lxc would also
+install lxc-net, whose bridge NATs to the outside where systemd starts it).
+
 Machines come up in parallel where the Vagrant provider allows it (Vagrant
 decides: VirtualBox goes one machine after another, lxc in parallel);
 ``LABKIT_VAGRANT_PROVIDER`` chooses another provider than virtualbox.
@@ -27,6 +33,7 @@ import time
 from typing import Any
 
 from labkit.provision.inventory import Host, Inventory
+from labkit.providers.network import Bridge
 from labkit.providers.base import (
     REPO_ROOT, Machine, Provider, ProviderError, UpReport, lab_ssh_key, remove_own_state,
 )
@@ -99,8 +106,15 @@ class VagrantProvider(Provider):
         super().__init__(inventory, progress)
         self.backend = os.environ.get("LABKIT_VAGRANT_PROVIDER", "virtualbox")
         lab = inventory.lab
-        self.addresses = {h.name: vagrant_address(h.address, str(lab["network"]), str(lab["vagrant_network"]))
-                          for h in inventory.hosts.values()}
+        if self.backend == "lxc":
+            # LXC containers sit on the lab bridge at the inventory's own addresses (as nspawn machines)
+            from labkit.providers.nspawn import bridge_name
+            self.bridge: Bridge | None = Bridge(bridge_name(inventory), ipaddress.ip_network(str(lab["network"])))
+            self.addresses = {h.name: h.address for h in inventory.hosts.values()}
+        else:
+            self.bridge = None
+            self.addresses = {h.name: vagrant_address(h.address, str(lab["network"]), str(lab["vagrant_network"]))
+                              for h in inventory.hosts.values()}
 
     @property
     def key(self):
@@ -131,6 +145,10 @@ class VagrantProvider(Provider):
         v = self.vagrant()
         self.dir.mkdir(parents=True, exist_ok=True)
         lab_ssh_key(self.inventory)
+        if self.bridge is not None:
+            self.bridge.check()
+            if self.bridge.ensure():
+                report.changed(f"bridge {self.bridge.name} with {self.bridge.address}")
         before = {m.name: m.state for m in self.status()}
         if any(state != "running" for state in before.values()):
             try:
@@ -166,10 +184,13 @@ class VagrantProvider(Provider):
         raise ProviderError(f"vagrant ssh-config {name} failed {SSH_CONFIG_TRIES} times: {last}")
 
     def down(self) -> list[str]:
-        if not (self.dir / "vagrant").exists():
-            return []
-        self.vagrant().destroy()
-        return [f"machines of lab {self.lab} destroyed", *remove_own_state(self.dir, ["vagrant", "ssh"])]
+        removed = []
+        if (self.dir / "vagrant").exists():
+            self.vagrant().destroy()
+            removed.append(f"machines of lab {self.lab} destroyed")
+        if self.bridge is not None and self.bridge.remove():
+            removed.append(f"bridge {self.bridge.name} removed")
+        return removed + remove_own_state(self.dir, ["vagrant", "ssh"])
 
     def connections(self) -> dict[str, dict[str, Any]]:
         return {name: {"address": address, "port": 22, "user": "root", "key": str(self.key)}

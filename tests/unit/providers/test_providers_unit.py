@@ -198,6 +198,14 @@ def test_vagrant_addresses_keep_their_host_number():
     assert vp.connections()["master-1"]["user"] == "root"
 
 
+def test_vagrant_lxc_machines_keep_the_inventory_addresses_on_the_lab_bridge(monkeypatch):
+    monkeypatch.setenv("LABKIT_VAGRANT_PROVIDER", "lxc")
+    vp = VagrantProvider(load_inventory(REPO / "inventory" / "single.yaml"))
+    assert vp.connections()["master-1"]["address"] == "192.168.77.11"
+    assert vp.bridge.name == "lk-single" and str(vp.bridge.address) == "192.168.77.1/24"
+    assert vp.env()["VAGRANT_DEFAULT_PROVIDER"] == "lxc"
+
+
 # Vagrant's documented machine-readable format (timestamp,target,type,data...),
 # as `vagrant status --machine-readable` prints it for a running and a new machine.
 STATUS_OUTPUT = """\
