@@ -452,12 +452,20 @@ class ResourceQuota(BasePlugin):
         elif a.operation == UPDATE and isinstance(a.old, dict) and isinstance(a.obj, dict) and \
                 strategy.finished_deleting(a.resource, a.obj):
             await self._charge(a, a.old, -1)  # the last finalizer went: this update removes the object
+        elif a.operation == UPDATE and a.resource.group == "" and a.resource.plural == "services" and \
+                isinstance(a.old, dict) and isinstance(a.obj, dict):
+            # a Service may take more (ClusterIP -> NodePort): charge what grows; what shrinks the
+            # resourcequota controller gives back (upstream's SubtractWithNonNegativeResult)
+            before, after = usage(a.resource, a.old), usage(a.resource, a.obj)
+            grown = {n: after[n] - before.get(n, Decimal(0)) for n in after if after[n] > before.get(n, Decimal(0))}
+            if grown:
+                await self._charge(a, a.obj, +1, grown)
 
-    async def _charge(self, a: Attributes, obj: dict, sign: int) -> None:
+    async def _charge(self, a: Attributes, obj: dict, sign: int, adds: dict[str, Decimal] | None = None) -> None:
         quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
         if not quotas:
             return
-        adds = usage(a.resource, obj)
+        adds = usage(a.resource, obj) if adds is None else adds
         extras = Extras()
         for quota in quotas:
             qname = quota["metadata"]["name"]

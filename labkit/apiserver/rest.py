@@ -295,7 +295,7 @@ class Registry:
             return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current)
                           + attrs.extra.get("extras", NO_EXTRAS))
         extras = await self.side_effects(resource, new, current) if resource.kind == "Service" else NO_EXTRAS
-        return Change(obj=new, extras=extras)
+        return Change(obj=new, extras=extras + attrs.extra.get("extras", NO_EXTRAS))
 
     # -- delete ----------------------------------------------------------------
 

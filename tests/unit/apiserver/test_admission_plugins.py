@@ -370,3 +370,20 @@ def test_finished_pods_count_only_as_stored_objects(phase, expected):
     obj["status"] = {"phase": phase}
     assert {k: str(v.normalize()) if v != v.to_integral_value() else str(int(v)) for k, v in
             usage(R["pods"], obj).items()} == expected
+
+
+async def test_a_service_growing_into_a_node_port_is_charged_on_update(reg):
+    await quota(reg, {"services.nodeports": "1", "services": "3"})
+    await make(reg, "services", {"metadata": {"name": "a"}, "spec": {"ports": [{"port": 80}]}})
+    await make(reg, "services", {"metadata": {"name": "b"}, "spec": {"ports": [{"port": 80}]}})
+    a = await reg.get(R["services"], NS, "a")
+    a["spec"]["type"] = "NodePort"
+    await reg.update(R["services"], NS, "a", a, Options())
+    used = (await reg.get(R["resourcequotas"], NS, "q"))["status"]["used"]
+    assert used == {"services.nodeports": "1", "services": "2"}
+    b = await reg.get(R["services"], NS, "b")
+    b["spec"]["type"] = "NodePort"
+    text = await refusal(reg.update(R["services"], NS, "b", b, Options()))
+    assert text == ('services "b" is forbidden: exceeded quota: q, requested: services.nodeports=1, '
+                    'used: services.nodeports=1, limited: services.nodeports=1')
+    assert (await reg.get(R["services"], NS, "b"))["spec"]["type"] == "ClusterIP"
