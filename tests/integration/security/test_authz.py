@@ -25,11 +25,12 @@ import kubernetes
 import pytest
 import yaml
 
+from labkit.localplane import ApiserverProcess
 from labkit.pki.ca import read_ca
 from labkit.pki.identities import CLUSTER_CA, Identity
 from labkit.pki.issue import issue
 from tests.integration.helpers import eventually
-from tests.integration.security.secure_server import start_secure_apiserver
+from tests.integration.security.secure_server import SecureApiserver, start_secure_apiserver
 
 pytestmark = pytest.mark.integration
 
@@ -486,3 +487,22 @@ def test_resource_names_grant_single_objects_and_lists_of_one_name(server, admin
     assert ok(server, jane, "get", "configmaps", "-n", team, "--field-selector=metadata.name=one",
               "-o", "name") == "configmap/one\n"
     assert "forbidden" in refused(server, jane, "get", "configmaps", "-n", team)
+
+
+def test_a_second_apiserver_on_the_same_etcd_follows_binding_changes(server, admin, team, tmp_path):
+    """HA: every apiserver keeps its own RBAC store from etcd's watch; a binding made through one applies on all."""
+    team, _ = team
+    second = ApiserverProcess(etcd=server.etcd, log_path=tmp_path / "second.log", secure=True,
+                              ca_file=server.lab.pki / "ca.crt", extra_args=server.process.extra_args)
+    second.start()
+    try:
+        other = SecureApiserver(server.lab, tmp_path, server.etcd, second)
+        alice = other.token_kubeconfig(other.lab.token_of("alice"))
+        assert can_i(other, alice, "get", "pods", "-n", team) == "no"
+        ok(server, admin, "create", "rolebinding", "alice-reads", "--role=pod-reader", "--user=alice", "-n", team)
+        deadline = time.monotonic() + 1.0
+        while can_i(other, alice, "get", "pods", "-n", team) != "yes":
+            assert time.monotonic() < deadline, "the second apiserver did not apply the binding within a second"
+        assert "Traceback" not in second.log()
+    finally:
+        second.stop()
