@@ -55,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="admission plugins to run besides the default ones (NamespaceLifecycle, LimitRanger, "
                         "ServiceAccount, DefaultTolerationSeconds, ResourceQuota); always in upstream's order")
     p.add_argument("--disable-admission-plugins", default="", help="default admission plugins to turn off")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds DefaultTolerationSeconds gives pods for node.kubernetes.io/not-ready")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds DefaultTolerationSeconds gives pods for node.kubernetes.io/unreachable")
     p.add_argument("--encryption-provider-config", default="",
                    help="EncryptionConfiguration file: how Secrets (and other listed resources) are encrypted in etcd")
     # -- TLS and authentication (labkit/apiserver/tls.py, auth/authn.py) --
@@ -224,7 +228,9 @@ async def serve(args: argparse.Namespace) -> None:
     ips = ClusterIPAllocator(etcd, args.etcd_prefix, args.service_cluster_ip_range)
     ports = NodePortAllocator(etcd, args.etcd_prefix, args.service_node_port_range)
     register_plugin("NodeRestriction", NodeRestriction)  # lives with the Node authorizer
-    admission = build_chain(storage, args.enable_admission_plugins, args.disable_admission_plugins)
+    admission = build_chain(storage, args.enable_admission_plugins, args.disable_admission_plugins,
+                            toleration_seconds=(args.default_not_ready_toleration_seconds,
+                                                args.default_unreachable_toleration_seconds))
     reg = Registry(storage, ServiceAllocations(ips, ports), admission)
 
     authenticator = build_authentication(args, reg)

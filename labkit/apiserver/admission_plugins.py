@@ -600,8 +600,12 @@ def _names(text: str | None, flag: str) -> list[str]:
     return names
 
 
-def build_chain(storage, enabled: str | None = None, disabled: str | None = None) -> Chain:
-    """The chain for ``--enable-admission-plugins`` / ``--disable-admission-plugins`` (upstream's order)."""
+def build_chain(storage, enabled: str | None = None, disabled: str | None = None,
+                toleration_seconds: tuple[int, int] = (300, 300)) -> Chain:
+    """The chain for ``--enable-admission-plugins`` / ``--disable-admission-plugins`` (upstream's order).
+
+    ``toleration_seconds``: --default-not-ready-toleration-seconds and --default-unreachable-toleration-seconds.
+    """
     wanted = set(RECOMMENDED) | set(_names(enabled, "--enable-admission-plugins"))
     wanted -= set(_names(disabled, "--disable-admission-plugins"))
     plugins = []
@@ -611,5 +615,8 @@ def build_chain(storage, enabled: str | None = None, disabled: str | None = None
         if name not in PLUGINS:
             raise ValueError(f"--enable-admission-plugins: admission plugin {name!r} is not available in this "
                              "build of labkit-apiserver")
-        plugins.append(PLUGINS[name](storage))
+        if name == "DefaultTolerationSeconds":
+            plugins.append(DefaultTolerationSeconds(*toleration_seconds))
+        else:
+            plugins.append(PLUGINS[name](storage))
     return Chain(plugins)

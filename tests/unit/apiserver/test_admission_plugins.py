@@ -387,3 +387,12 @@ async def test_a_service_growing_into_a_node_port_is_charged_on_update(reg):
     assert text == ('services "b" is forbidden: exceeded quota: q, requested: services.nodeports=1, '
                     'used: services.nodeports=1, limited: services.nodeports=1')
     assert (await reg.get(R["services"], NS, "b"))["spec"]["type"] == "ClusterIP"
+
+
+async def test_toleration_seconds_follow_the_flags(etcd):
+    chain = build_chain(Storage(Etcd([etcd.endpoint])), toleration_seconds=(60, 120))
+    obj = pod()
+    plugin = next(p for p in chain.plugins if p.name == "DefaultTolerationSeconds")
+    await plugin.admit(Attributes(CREATE, R["pods"], NS, "p", obj))
+    assert [(t["key"], t["tolerationSeconds"]) for t in obj["spec"]["tolerations"]] == \
+        [("node.kubernetes.io/not-ready", 60), ("node.kubernetes.io/unreachable", 120)]
