@@ -153,6 +153,22 @@ def test_apt_get_install_works_through_the_lab_proxy(lab):
     assert list((provider.proxy.workdir / "cache").rglob("hello_*.deb"))
 
 
+def test_containerd_runs_a_runc_container_in_a_machine(lab):
+    """The notes' fixes at work: cgroups writable (labkit-cgroup-rw), keyring syscalls allowed,
+    and /var/lib/containerd a plain directory (the overlayfs snapshotter loads: ``ok``)."""
+    provider, _, _, _ = lab
+    name = list(provider.inventory.hosts)[0]
+    out = run(provider, name,
+              "apt-get -qq update && "
+              "DEBIAN_FRONTEND=noninteractive apt-get -qq install -y containerd runc busybox-static >/dev/null && "
+              "ctr plugins ls | grep -E 'snapshotter.v1 +overlayfs' && "
+              "mkdir -p /root/bb/bin && cp /bin/busybox /root/bb/bin/ && "
+              "ctr run --rm --rootfs /root/bb lk-test /bin/busybox echo hello from runc", timeout=300)
+    assert out.ok, out.stdout + out.stderr
+    assert out.stdout.split("\n")[0].split()[-1] == "ok"
+    assert "hello from runc" in out.stdout
+
+
 def test_wheelhouse_installs_labkit_into_opt_labkit_venv(lab, tmp_path_factory):
     provider, _, _, _ = lab
     wheels = build_wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
