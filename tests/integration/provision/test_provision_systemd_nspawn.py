@@ -290,6 +290,9 @@ def test_apt_through_a_proxy_with_a_stale_cache(systemd_machine, package_proxy, 
     def age_the_cache() -> None:
         machine_run(m, "touch -d '3 hours ago' /var/lib/apt/periodic/update-success-stamp")
 
+    # a cache that looks fresh (no stamp, lists just touched) but does not know the new source:
+    # the install finds no package, and the module refreshes once and tries again
+    machine_run(m, "rm -f /var/lib/apt/periodic/update-success-stamp; touch /var/lib/apt/lists")
     check, tasks = run("present", check=True, diff=True)
     assert tasks["the probe package, through the proxy"].status == "changed"
     assert "+ labkit-probe" in tasks["the probe package, through the proxy"].diff
@@ -298,6 +301,7 @@ def test_apt_through_a_proxy_with_a_stale_cache(systemd_machine, package_proxy, 
     first, tasks = run("present")
     assert tasks["the probe package, through the proxy"].status == "changed"
     assert installed() == "installed 1.0"
+    machine_run(m, "test -e /var/lib/apt/periodic/update-success-stamp")   # written by the one refresh
     assert (p["cache"] / "127.0.0.1" / "labkit-probe_1.0_all.deb").exists()   # it came through the proxy
     again, _ = run("present")
     assert again.changed == 0                                   # the cache is fresh: no update, no change
