@@ -1,16 +1,26 @@
-"""RBAC as data: rules × requests -> allowed?, bindings × users -> which grant, and the bootstrap policy.
+"""RBAC as data: rules × requests -> allowed?, bindings × users -> which grant, and the bootstrap policy;
+then on a real etcd: reconciliation at start and the store following etcd.
 
-The store here is the authorizer's own in-memory store (labkit.apiserver.auth.rbac.RBACStore)
+The data cases fill the authorizer's own in-memory store (labkit.apiserver.auth.rbac.RBACStore)
 filled by hand instead of by its etcd watch; everything else is the code the apiserver runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from labkit.api import registry
+from labkit.apiserver.admission_plugins import build_chain
+from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, ServiceAllocations
 from labkit.apiserver.auth import ALLOW, NO_OPINION, Attributes, UserInfo
 from labkit.apiserver.auth import bootstrap_policy as bp
-from labkit.apiserver.auth.rbac import RBACAuthorizer, RBACStore, applies_to, rule_allows
+from labkit.apiserver.auth.rbac import CLUSTER_ROLES, ROLE_BINDINGS, RBACAuthorizer, RBACStore, applies_to, \
+    rule_allows
+from labkit.apiserver.etcd import Etcd
+from labkit.apiserver.rest import DeleteOptions, Options, Registry
+from labkit.apiserver.storage import Change, Storage
 
 JANE = UserInfo("jane", groups=("dev", "system:authenticated"))
 
@@ -256,3 +266,62 @@ def test_reconcile_binding_adds_missing_subjects():
     merged = bp.reconciled_binding(current, wanted)
     assert merged["subjects"] == [{"kind": "User", "name": "u"}, {"kind": "Group", "name": "g"}]
     assert bp.reconciled_binding(merged, wanted) is None
+
+
+# -- on a real etcd: reconciliation at start, and the store following etcd --------------------------
+
+
+@pytest.fixture
+async def reg(etcd):
+    client = Etcd([etcd.endpoint])
+    storage = Storage(client, "/registry")
+    services = ServiceAllocations(ClusterIPAllocator(client, "/registry", "10.32.0.0/24"),
+                                  NodePortAllocator(client, "/registry", "30000-32767"))
+    yield Registry(storage, services, build_chain(storage))
+    await client.close()
+
+
+async def test_reconcile_creates_once_then_tops_up_and_respects_autoupdate_false(reg):
+    written = await bp.reconcile(reg)
+    assert len(written) == len(bp.cluster_roles()) + len(bp.cluster_role_bindings())
+    assert await bp.reconcile(reg) == []  # converged: a restart writes nothing
+
+    async def edit(name, change):
+        async def apply(stored):
+            change(stored)
+            return Change(obj=stored)
+        await reg.storage.update(CLUSTER_ROLES, None, name, apply)
+
+    extra = {"verbs": ["get"], "apiGroups": ["example.com"], "resources": ["widgets"]}
+    # an administrator drops a rule of system:basic-user and adds one: the restart puts back only what is missing
+    await edit("system:basic-user", lambda r: r.update(rules=r["rules"][1:] + [extra]))
+    # and empties system:discovery, marked autoupdate=false: left as it is
+    await edit("system:discovery", lambda r: (r.update(rules=[]),
+                                              r["metadata"]["annotations"].update({bp.AUTOUPDATE: "false"})))
+    assert await bp.reconcile(reg) == ["updated ClusterRole system:basic-user"]
+    basic = await reg.storage.get(CLUSTER_ROLES, None, "system:basic-user")
+    wanted = next(r for r in bp.cluster_roles() if r["metadata"]["name"] == "system:basic-user")["rules"]
+    assert extra in basic["rules"] and all(rule in basic["rules"] for rule in wanted)
+    assert (await reg.storage.get(CLUSTER_ROLES, None, "system:discovery"))["rules"] == []
+
+
+async def test_the_store_follows_etcd(reg):
+    await reg.create(registry.lookup("", "v1", "namespaces"), None, {"metadata": {"name": "web"}}, Options())
+    store = RBACStore(reg.storage)
+    await store.start()
+    try:
+        await reg.create(ROLE_BINDINGS, "web", binding("RoleBinding", "b", "Role", "r",
+                                                       [{"kind": "User", "name": "jane"}], "web"), Options())
+        for _ in range(100):  # the watch delivers it in milliseconds; give it a second at most
+            if store.role_bindings("web"):
+                break
+            await asyncio.sleep(0.01)
+        assert [b["metadata"]["name"] for b in store.role_bindings("web")] == ["b"]
+        await reg.delete(ROLE_BINDINGS, "web", "b", DeleteOptions())
+        for _ in range(100):
+            if not store.role_bindings("web"):
+                break
+            await asyncio.sleep(0.01)
+        assert store.role_bindings("web") == []
+    finally:
+        await store.stop()
