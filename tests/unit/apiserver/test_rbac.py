@@ -2,7 +2,7 @@
 then on a real etcd: reconciliation at start and the store following etcd.
 
 The data cases fill the authorizer's own in-memory store (labkit.apiserver.auth.rbac.RBACStore)
-filled by hand instead of by its etcd watch; everything else is the code the apiserver runs.
+by hand instead of by its etcd watch; everything else is the code the apiserver runs.
 """
 
 from __future__ import annotations
