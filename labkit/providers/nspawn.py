@@ -30,10 +30,12 @@ The memory/cpus group vars are Vagrant's; nspawn machines share the host.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -52,6 +54,7 @@ from labkit.providers.base import (
 from labkit.providers.image import ensure_base_image, image_path, recipe
 from labkit.providers.network import Bridge, interface_exists
 
+MACHINE_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 BOOT_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 SYSCALL_FILTER = "@keyring @privileged @mount bpf"
@@ -174,6 +177,9 @@ class NspawnProvider(Provider):
         where = self.inventory.path
         reserved = {self.network.network_address, self.network.broadcast_address, self.bridge.address.ip}
         for host in self.hosts:
+            if not MACHINE_NAME.match(host.name):
+                raise ProviderError(f"{host.file}:{host.line}: host {host.name!r}: an nspawn machine name is its "
+                                    "hostname: letters, digits and '-' only, 63 characters at most")
             try:
                 address = ipaddress.ip_address(host.address)
             except ValueError:
@@ -217,12 +223,17 @@ class NspawnProvider(Provider):
     # --- up ---------------------------------------------------------------
     def up(self) -> UpReport:
         self.check()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)       # one up or down of a lab at a time
+            return self._up()
+
+    def _up(self) -> UpReport:
         report = UpReport()
         suite = str(self.inventory.lab.get("debian") or "bookworm")
         if not (image_path(recipe(suite)) / "usr/sbin/sshd").exists():
             report.changed(f"base image debian-{suite} built")
         image = ensure_base_image(suite, progress=self.progress)
-        self.dir.mkdir(parents=True, exist_ok=True)
         if not self.key.exists():
             report.changed(f"lab SSH key {self.key}")
         lab_ssh_key(self.inventory)
@@ -385,13 +396,25 @@ class NspawnProvider(Provider):
                 pass
             if time.monotonic() > deadline:
                 raise ProviderError(f"machine {host.name}: sshd on {host.address}:22 did not answer within "
-                                    f"{BOOT_TIMEOUT:.0f} s:\n{self.console_tail(host.name)}")
+                                    f"{BOOT_TIMEOUT:.0f} s:\n{self.console_tail(host.name)}{self._failed_units(pid)}")
             time.sleep(0.2)
         # nspawn's child is the machine's systemd once booted (an intermediate child exits early):
         # recorded so a machine whose nspawn was killed from outside can be ended too
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         if children:
             self.leader_pid(host.name).record(int(children[0]))
+
+    def _failed_units(self, nspawn_pid: int) -> str:
+        """The machine's failed units and their last log lines, read from the host side."""
+        children = Path(f"/proc/{nspawn_pid}/task/{nspawn_pid}/children").read_text().split()
+        if not children:
+            return ""
+        enter = ["nsenter", "-t", children[0], "-m", "-p"]
+        failed = subprocess.run(enter + ["systemctl", "--failed", "--no-legend", "--plain"],
+                                capture_output=True, text=True).stdout
+        log = subprocess.run(enter + ["journalctl", "-b", "-p", "warning", "-n", "20", "--no-pager"],
+                             capture_output=True, text=True).stdout
+        return f"\nfailed units:\n{failed}\nwarnings:\n{log}"
 
     def console_tail(self, name: str, chars: int = 3000) -> str:
         log = self.machine_dir(name) / "console.log"
@@ -414,6 +437,16 @@ class NspawnProvider(Provider):
             MachineCgroup(self.lab, name).remove()
 
     def down(self) -> list[str]:
+        if not self.dir.exists():
+            return []
+        with open(self.dir / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            removed = self._down()
+        (self.dir / ".lock").unlink(missing_ok=True)
+        remove_own_state(self.dir, [])       # the directory too, when nothing else is in it
+        return removed
+
+    def _down(self) -> list[str]:
         removed = []
         names = sorted(self._made_machines())
         bridge = self.bridge

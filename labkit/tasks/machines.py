@@ -65,7 +65,10 @@ def up(c, lab=None, inventory=None, provider=None):
 @task(help={"lab": "lab name", "inventory": "inventory file", "provider": "auto, nspawn or vagrant"})
 def status(c, lab=None, inventory=None, provider=None):
     """Show each machine: running, stopped or missing."""
-    _status_table(_provider(lab, inventory, provider).status())
+    try:
+        _status_table(_provider(lab, inventory, provider).status())
+    except ProviderError as exc:
+        raise Exit(f"error: {exc}", code=1) from None
 
 
 @task(help={"lab": "lab name", "inventory": "inventory file", "provider": "auto, nspawn or vagrant"})
