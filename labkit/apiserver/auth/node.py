@@ -28,7 +28,7 @@ current. Upstream keeps a graph fed by informers instead.
 see into: a node creates or changes only its own Node (and not the labels
 reserved for administrators: ``node-restriction.kubernetes.io/`` and unknown
 ``kubernetes.io``/``k8s.io`` ones, nor its taints), creates only mirror pods
-bound to itself that use no secrets, configmaps, claims or service account,
+bound to and owned by itself that use no secrets, configmaps, claims or service account,
 updates status and evicts only pods bound to itself, and writes only its own
 Lease.
 """
@@ -375,7 +375,7 @@ class NodeRestriction(BasePlugin):
     async def _pod(self, node: str, a: AdmissionAttributes) -> None:
         if a.subresource is None:
             if a.operation == CREATE:
-                self._mirror_pod(node, a)
+                await self._mirror_pod(node, a)
             elif a.operation == DELETE:
                 if ((a.old or {}).get("spec") or {}).get("nodeName") != node:
                     raise self._refuse(a, f'node "{node}" can only delete pods with spec.nodeName set to itself')
@@ -396,9 +396,10 @@ class NodeRestriction(BasePlugin):
             if ((pod or {}).get("spec") or {}).get("nodeName") != node:
                 raise self._refuse(a, f"node {node} can only evict pods with spec.nodeName set to itself")
         else:
-            raise self._refuse(a, f'unexpected subresource "{a.subresource}"')
+            raise self._refuse(a, f'unexpected pod subresource "{a.subresource}", only \'status\' and \'eviction\' '
+                                  "are allowed")
 
-    def _mirror_pod(self, node: str, a: AdmissionAttributes) -> None:
+    async def _mirror_pod(self, node: str, a: AdmissionAttributes) -> None:
         pod = a.obj or {}
         meta = pod.get("metadata") or {}
         spec = pod.get("spec") or {}
@@ -407,18 +408,24 @@ class NodeRestriction(BasePlugin):
                                   "create mirror pods")
         if spec.get("nodeName") != node:
             raise self._refuse(a, f'node "{node}" can only create pods with spec.nodeName set to itself')
+        # a mirror pod is owned by its Node object (so it goes when the node goes)
         owners = meta.get("ownerReferences") or []
         if len(owners) > 1:
             raise self._refuse(a, f'node "{node}" can only create pods with a single owner reference set to itself')
-        if owners:
-            owner = owners[0]
-            if owner.get("apiVersion") != "v1" or owner.get("kind") != "Node" or owner.get("name") != node:
-                raise self._refuse(a, f'node "{node}" can only create pods with an owner reference set to itself')
-            if not owner.get("controller"):
-                raise self._refuse(a, f'node "{node}" can only create pods with a controller owner reference set '
-                                      "to itself")
-            if owner.get("blockOwnerDeletion"):
-                raise self._refuse(a, f'node "{node}" must not set blockOwnerDeletion on an owner reference')
+        if not owners:
+            raise self._refuse(a, f'node "{node}" can only create pods with an owner reference set to itself')
+        owner = owners[0]
+        if owner.get("apiVersion") != "v1" or owner.get("kind") != "Node" or owner.get("name") != node:
+            raise self._refuse(a, f'node "{node}" can only create pods with an owner reference set to itself')
+        if not owner.get("controller"):
+            raise self._refuse(a, f'node "{node}" can only create pods with a controller owner reference set '
+                                  "to itself")
+        if owner.get("blockOwnerDeletion"):
+            raise self._refuse(a, f'node "{node}" must not set blockOwnerDeletion on an owner reference')
+        stored = await self.storage.get(NODES, None, node)  # 404 when the node is not registered
+        if owner.get("uid") != stored["metadata"].get("uid"):
+            raise self._refuse(a, f'node {node} UID mismatch: expected {owner.get("uid")} got '
+                                  f'{stored["metadata"].get("uid")}')
         if pod_service_account(pod):
             raise self._refuse(a, f'node "{node}" can not create pods that reference a service account')
         if pod_secret_names(pod):

@@ -125,11 +125,15 @@ RESTRICTION = [
                          user=W1), 'node "w1" can only create mirror pods'),
     (AdmissionAttributes(CREATE, PODS, "web", "p", {
         "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}},
-        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]}}, user=W1), None),
+        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]}}, user=W1),
+     'node "w1" can only create pods with an owner reference set to itself'),
     (AdmissionAttributes(CREATE, PODS, "web", "p", {
-        "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"}},
-        "spec": {"nodeName": "w1", "volumes": [{"name": "s", "secret": {"secretName": "s"}}]}}, user=W1),
-     'node "w1" can not create pods that reference secrets'),
+        "metadata": {"name": "p", "annotations": {"kubernetes.io/config.mirror": "x"},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "w2", "uid": "u"}]},
+        "spec": {"nodeName": "w1", "containers": [{"name": "c"}]}}, user=W1),
+     'node "w1" can only create pods with an owner reference set to itself'),
+    (AdmissionAttributes(UPDATE, PODS, "web", "p", {"metadata": {"name": "p"}}, {"metadata": {"name": "p"}},
+                         user=W1), 'unexpected operation "UPDATE", node "w1" can only create and delete mirror pods'),
     # not a node: not its business
     (AdmissionAttributes(CREATE, NODES, None, "w2", node("w2", {"node-restriction.kubernetes.io/a": "b"}),
                          user=UserInfo("admin", groups=("system:masters",))), None),
