@@ -255,10 +255,11 @@ def test_vagrant_ssh_config_parsed():
 VAGRANT_ENV = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "VAGRANT_BOX_UPDATE_CHECK_DISABLE": "1"}
 
 
-def test_vagrantfile_validates_with_debians_vagrant():
+def test_vagrantfile_validates_with_debians_vagrant(tmp_path):
     """The repository's Vagrantfile, read by the real vagrant (VirtualBox itself cannot run here)."""
+    env = {**VAGRANT_ENV, "LABKIT_LAB": "ha", "VAGRANT_DOTFILE_PATH": str(tmp_path / "vagrant")}
     proc = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=REPO, capture_output=True, text=True,
-                          env={**VAGRANT_ENV, "LABKIT_LAB": "ha"}, timeout=240)
+                          env=env, timeout=240)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Vagrantfile validated successfully" in proc.stdout
     for name in ("lb-1", "master-1", "worker-2"):
