@@ -29,6 +29,10 @@ admin, edit, view                   aggregated from roles labelled            (b
                                     rbac.authorization.k8s.io/aggregate-to-*  namespace)
 ==================================  ========================================  ================================
 
+In ``kube-system`` and ``kube-public`` a few Roles and RoleBindings join them
+(the scheduler's and controller-manager's leader locks,
+extension-apiserver-authentication-reader, the bootstrap signer's).
+
 ``admin``, ``edit`` and ``view`` have no rules of their own: an
 ``aggregationRule`` selects other ClusterRoles by label, and the
 clusterrole-aggregation controller (labkit/controllers/clusterroleaggregation.py)
@@ -43,7 +47,7 @@ import logging
 
 from labkit.api.errors import StatusError
 from labkit.apiserver.auth.escalation import covers
-from labkit.apiserver.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, RBAC_GROUP
+from labkit.apiserver.auth.rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, RBAC_GROUP, ROLE_BINDINGS, ROLES
 from labkit.apiserver.storage import Change
 
 log = logging.getLogger("labkit.apiserver.rbac")
@@ -273,6 +277,66 @@ def cluster_role_bindings() -> list[dict]:
     return bindings
 
 
+# -- Roles and RoleBindings in the system namespaces (upstream's namespace_policy) -----------------
+
+
+def _namespaced(obj: dict, kind: str, namespace: str) -> dict:
+    """A ClusterRole/ClusterRoleBinding built above, as a Role/RoleBinding in ``namespace``."""
+    out = copy.deepcopy(obj)
+    out["kind"] = kind
+    out["metadata"]["namespace"] = namespace
+    return out
+
+
+def namespace_roles() -> list[dict]:
+    system, public = "kube-system", "kube-public"
+    roles = [
+        (system, _role("extension-apiserver-authentication-reader", [
+            rule(READ, [CORE], ["configmaps"], ["extension-apiserver-authentication"])])),
+        (system, _role("system:controller:bootstrap-signer", [rule(READ, [CORE], ["secrets"])])),
+        (system, _role("system:controller:cloud-provider", [
+            rule(["create", "get", "list", "watch"], [CORE], ["configmaps"])])),
+        (system, _role("system:controller:token-cleaner", [
+            rule(["get", "list", "watch", "delete"], [CORE], ["secrets"]), events_rule()])),
+        (system, _role("system::leader-locking-kube-controller-manager", [
+            rule(["watch"], [CORE], ["configmaps"]),
+            rule(["get", "update"], [CORE], ["configmaps"], ["kube-controller-manager"]),
+            rule(["get", "watch", "list", "create", "update"], [COORDINATION], ["leases"])])),
+        (system, _role("system::leader-locking-kube-scheduler", [
+            rule(["watch"], [CORE], ["configmaps"]),
+            rule(["get", "update"], [CORE], ["configmaps"], ["kube-scheduler"])])),
+        (public, _role("system:controller:bootstrap-signer", [
+            rule(READ, [CORE], ["configmaps"]),
+            rule(["update"], [CORE], ["configmaps"], ["cluster-info"]),
+            events_rule()])),
+    ]
+    return [_namespaced(role, "Role", namespace) for namespace, role in roles]
+
+
+def namespace_role_bindings() -> list[dict]:
+    system, public = "kube-system", "kube-public"
+    bindings = [
+        (system, _binding("system::extension-apiserver-authentication-reader",
+                          [_user("system:kube-controller-manager"), _user("system:kube-scheduler")],
+                          "extension-apiserver-authentication-reader")),
+        (system, _binding("system::leader-locking-kube-controller-manager",
+                          [_user("system:kube-controller-manager"),
+                           _service_account(system, "kube-controller-manager")])),
+        (system, _binding("system::leader-locking-kube-scheduler",
+                          [_user("system:kube-scheduler"), _service_account(system, "kube-scheduler")])),
+        (system, _binding("system:controller:bootstrap-signer", [_service_account(system, "bootstrap-signer")])),
+        (system, _binding("system:controller:cloud-provider", [_service_account(system, "cloud-provider")])),
+        (system, _binding("system:controller:token-cleaner", [_service_account(system, "token-cleaner")])),
+        (public, _binding("system:controller:bootstrap-signer", [_service_account(system, "bootstrap-signer")])),
+    ]
+    out = []
+    for namespace, binding in bindings:
+        binding = _namespaced(binding, "RoleBinding", namespace)
+        binding["roleRef"]["kind"] = "Role"
+        out.append(binding)
+    return out
+
+
 # -- reconciliation at start --------------------------------------------------------------
 
 
@@ -346,33 +410,36 @@ async def reconcile(reg) -> list[str]:
 
     written: list[str] = []
     for resource, objects, merge in ((CLUSTER_ROLES, cluster_roles(), reconciled_role),
-                                     (CLUSTER_ROLE_BINDINGS, cluster_role_bindings(), reconciled_binding)):
+                                     (CLUSTER_ROLE_BINDINGS, cluster_role_bindings(), reconciled_binding),
+                                     (ROLES, namespace_roles(), reconciled_role),
+                                     (ROLE_BINDINGS, namespace_role_bindings(), reconciled_binding)):
         for wanted in objects:
-            name = wanted["metadata"]["name"]
-            current = await reg.storage.get_or_none(resource, None, name)
+            name, namespace = wanted["metadata"]["name"], wanted["metadata"].get("namespace")
+            what_name = f"{namespace}/{name}" if namespace else name
+            current = await reg.storage.get_or_none(resource, namespace, name)
             if current is None:
                 try:
-                    await reg.create(resource, None, wanted, Options())
-                    written.append(f"created {resource.kind} {name}")
+                    await reg.create(resource, namespace, wanted, Options())
+                    written.append(f"created {resource.kind} {what_name}")
                 except StatusError as exc:
                     if exc.reason != "AlreadyExists":  # another apiserver was faster
                         raise
                 continue
-            if resource is CLUSTER_ROLE_BINDINGS and current.get("roleRef") != wanted["roleRef"]:
+            if "roleRef" in wanted and current.get("roleRef") != wanted["roleRef"]:
                 if _autoupdate(current):  # roleRef is immutable: replace the binding
-                    log.warning("ClusterRoleBinding %s points at %s: recreating it", name, current.get("roleRef"))
-                    await reg.storage.update(resource, None, name, _delete)
-                    await reg.create(resource, None, wanted, Options())
-                    written.append(f"recreated {resource.kind} {name}")
+                    log.warning("%s %s points at %s: recreating it", resource.kind, what_name, current.get("roleRef"))
+                    await reg.storage.update(resource, namespace, name, _delete)
+                    await reg.create(resource, namespace, wanted, Options())
+                    written.append(f"recreated {resource.kind} {what_name}")
                 continue
 
             async def top_up(stored: dict, wanted=wanted, merge=merge) -> Change:
                 merged = merge(stored, wanted)
                 return Change(obj=merged) if merged is not None else Change.none()
 
-            _, what = await reg.storage.update(resource, None, name, top_up)
+            _, what = await reg.storage.update(resource, namespace, name, top_up)
             if what == "updated":
-                written.append(f"updated {resource.kind} {name}")
+                written.append(f"updated {resource.kind} {what_name}")
     for line in written:
         log.info("bootstrap RBAC: %s", line)
     return written

@@ -113,6 +113,8 @@ def test_bootstrap_roles_and_bindings_are_there(server, admin):
         {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "system:masters"}]
     viewers = {s["name"] for s in bindings["system:public-info-viewer"]["subjects"]}
     assert viewers == {"system:authenticated", "system:unauthenticated"}
+    roles = ok(server, admin, "get", "roles", "-n", "kube-system", "-o", "name")
+    assert "role.rbac.authorization.k8s.io/system::leader-locking-kube-scheduler" in roles.splitlines()
 
 
 def test_everyone_reads_public_info_and_only_the_authenticated_discovery(server, jane):

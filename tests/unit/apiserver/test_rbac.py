@@ -189,7 +189,7 @@ def test_rules_for_lists_cluster_and_namespace_rules(authorizer):
 @pytest.fixture
 def bootstrap() -> RBACAuthorizer:
     store = RBACStore()
-    for obj in bp.cluster_roles() + bp.cluster_role_bindings():
+    for obj in bp.cluster_roles() + bp.cluster_role_bindings() + bp.namespace_roles() + bp.namespace_role_bindings():
         store.put(obj)
     return RBACAuthorizer(store)
 
@@ -222,6 +222,12 @@ BOOTSTRAP_CASES = [
     # system:node is bound to nobody: nodes get their rights from the Node authorizer
     (res("get", "pods", name="p", user=NODE), NO_OPINION),
     (url("get", "/metrics", user=UserInfo("prom", groups=("system:monitoring",))), ALLOW),
+    # the leader locks in kube-system (RoleBindings of the namespace policy)
+    (res("update", "configmaps", namespace="kube-system", name="kube-scheduler", user=SCHEDULER), ALLOW),
+    (res("update", "configmaps", namespace="kube-system", name="kube-controller-manager", user=SCHEDULER),
+     NO_OPINION),
+    (res("get", "configmaps", namespace="kube-system", name="extension-apiserver-authentication", user=SCHEDULER),
+     ALLOW),
 ]
 
 
@@ -231,7 +237,7 @@ async def test_bootstrap_policy(bootstrap, attrs, decision):
 
 
 def test_bootstrap_objects_carry_upstreams_label_and_autoupdate():
-    for obj in bp.cluster_roles() + bp.cluster_role_bindings():
+    for obj in bp.cluster_roles() + bp.cluster_role_bindings() + bp.namespace_roles() + bp.namespace_role_bindings():
         meta = obj["metadata"]
         assert meta["labels"]["kubernetes.io/bootstrapping"] == "rbac-defaults"
         assert meta["annotations"]["rbac.authorization.kubernetes.io/autoupdate"] == "true"
@@ -282,8 +288,12 @@ async def reg(etcd):
 
 
 async def test_reconcile_creates_once_then_tops_up_and_respects_autoupdate_false(reg):
+    for name in ("kube-system", "kube-public"):  # the apiserver makes them just before
+        await reg.create(registry.lookup("", "v1", "namespaces"), None, {"metadata": {"name": name}}, Options())
     written = await bp.reconcile(reg)
-    assert len(written) == len(bp.cluster_roles()) + len(bp.cluster_role_bindings())
+    assert len(written) == len(bp.cluster_roles()) + len(bp.cluster_role_bindings()) + \
+        len(bp.namespace_roles()) + len(bp.namespace_role_bindings())
+    assert "created RoleBinding kube-system/system::leader-locking-kube-scheduler" in written
     assert await bp.reconcile(reg) == []  # converged: a restart writes nothing
 
     async def edit(name, change):
