@@ -2,7 +2,7 @@
 
 For a lab (``.labkit/<lab>/``, see base.py) ``up`` makes, in this order:
 
-1. the base image (image.py, cached by recipe hash; ~50 s the first time),
+1. the base image (image.py, cached by recipe hash; debootstrap, 2-6 min the first time),
 2. the lab's SSH key (``ssh/id_ed25519``) and known_hosts,
 3. the bridge with the host's address (network.py; never NATed),
 4. the package proxy on the bridge address (aptproxy.py),
@@ -174,7 +174,6 @@ class NspawnProvider(Provider):
     # --- checks before anything changes ----------------------------------
     def check(self) -> None:
         """Every reason ``up`` would fail, found before anything is made."""
-        where = self.inventory.path
         reserved = {self.network.network_address, self.network.broadcast_address, self.bridge.address.ip}
         for host in self.hosts:
             if not MACHINE_NAME.match(host.name):

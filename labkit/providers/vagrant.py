@@ -32,7 +32,7 @@ import subprocess
 import time
 from typing import Any
 
-from labkit.provision.inventory import Host, Inventory
+from labkit.provision.inventory import Inventory
 from labkit.providers.network import Bridge
 from labkit.providers.base import (
     REPO_ROOT, Machine, Provider, ProviderError, UpReport, lab_ssh_key, remove_own_state,
@@ -203,7 +203,3 @@ class VagrantProvider(Provider):
                 "-o", f"UserKnownHostsFile={self.dir / 'ssh' / 'known_hosts'}", f"root@{self.addresses[name]}",
                 *(command or [])]
 
-
-def host_address(host: Host, inventory: Inventory) -> str:
-    """Where the engine reaches ``host`` on Vagrant: its address moved into lab.vagrant_network."""
-    return vagrant_address(host.address, str(inventory.lab["network"]), str(inventory.lab["vagrant_network"]))
