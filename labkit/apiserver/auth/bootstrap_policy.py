@@ -29,6 +29,9 @@ admin, edit, view                   aggregated from roles labelled            (b
                                     rbac.authorization.k8s.io/aggregate-to-*  namespace)
 ==================================  ========================================  ================================
 
+Each controller of kube-controller-manager has a role of its own,
+``system:controller:<name>``, bound to the service account
+``kube-system/<name>`` it acts as with ``--use-service-account-credentials``.
 In ``kube-system`` and ``kube-public`` a few Roles and RoleBindings join them
 (the scheduler's and controller-manager's leader locks,
 extension-apiserver-authentication-reader, the bootstrap signer's).
@@ -143,6 +146,11 @@ def _service_account(namespace: str, name: str) -> dict:
 
 
 def cluster_roles() -> list[dict]:
+    return [*_cluster_roles(), *(_role(f"system:controller:{name}", rules)
+                                for name, rules in controller_roles().items())]
+
+
+def _cluster_roles() -> list[dict]:
     return [
         _role("cluster-admin", [rule(["*"], ["*"], ["*"]), url_rule(["*"], ["*"])]),
         _role("system:discovery", [url_rule(["get"], ["/livez", "/readyz", "/healthz", "/version", "/version/",
@@ -238,25 +246,115 @@ def cluster_roles() -> list[dict]:
             rule(["create"], [AUTHN], ["tokenreviews"]),
             rule(["create"], [AUTHZ], ["subjectaccessreviews"]),
         ]),
-        # Controllers that run under service accounts of their own (kube-controller-manager
-        # --use-service-account-credentials): the ones labkit has.
-        _role("system:controller:clusterrole-aggregation-controller", [
-            rule(["escalate", "get", "list", "watch", "update", "patch"], [RBAC_GROUP], ["clusterroles"]),
-        ]),
-        _role("system:controller:namespace-controller", [
-            rule(["get", "list", "watch", "delete"], [CORE], ["namespaces"]),
-            rule(["update"], [CORE], ["namespaces/finalize", "namespaces/status"]),
-            rule(["get", "list", "delete", "deletecollection"], ["*"], ["*"]),
-        ]),
-        _role("system:controller:generic-garbage-collector", [
-            rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"]),
-            events_rule(),
-        ]),
     ]
 
 
-CONTROLLER_SERVICE_ACCOUNTS = ("clusterrole-aggregation-controller", "namespace-controller",
-                               "generic-garbage-collector")
+EXTENSIONS = "extensions"
+
+
+def controller_roles() -> dict[str, list[dict]]:
+    """The rules of each controller's ``system:controller:<name>`` role (upstream's controller_policy)."""
+    return {
+        "clusterrole-aggregation-controller": [
+            # it must be able to write any rule into an aggregated role
+            rule(["escalate", "get", "list", "watch", "update", "patch"], [RBAC_GROUP], ["clusterroles"])],
+        "cronjob-controller": [
+            rule(["get", "list", "watch", "update"], [BATCH], ["cronjobs"]),
+            rule(["get", "list", "watch", "create", "update", "delete", "patch"], [BATCH], ["jobs"]),
+            rule(["update"], [BATCH], ["cronjobs/status"]),
+            rule(["update"], [BATCH], ["cronjobs/finalizers"]),
+            rule(["list", "watch", "delete"], [CORE], ["pods"]),
+            events_rule()],
+        "daemon-set-controller": [
+            rule(READ, [EXTENSIONS, APPS], ["daemonsets"]),
+            rule(["update"], [EXTENSIONS, APPS], ["daemonsets/status"]),
+            rule(["update"], [EXTENSIONS, APPS], ["daemonsets/finalizers"]),
+            rule(["list", "watch"], [CORE], ["nodes"]),
+            rule(["list", "watch", "create", "delete", "patch"], [CORE], ["pods"]),
+            rule(["create"], [CORE], ["pods/binding"]),
+            rule(["get", "list", "watch", "create", "delete", "update", "patch"], [APPS], ["controllerrevisions"]),
+            events_rule()],
+        "deployment-controller": [
+            rule(["get", "list", "watch", "update"], [EXTENSIONS, APPS], ["deployments"]),
+            rule(["update"], [EXTENSIONS, APPS], ["deployments/status"]),
+            rule(["update"], [EXTENSIONS, APPS], ["deployments/finalizers"]),
+            rule(["get", "list", "watch", "create", "update", "patch", "delete"], [APPS, EXTENSIONS], ["replicasets"]),
+            rule(["get", "list", "watch", "update"], [CORE], ["pods"]),
+            events_rule()],
+        "disruption-controller": [
+            rule(READ, [EXTENSIONS, APPS], ["deployments"]),
+            rule(READ, [APPS, EXTENSIONS], ["replicasets"]),
+            rule(READ, [CORE], ["replicationcontrollers"]),
+            rule(READ, [POLICY], ["poddisruptionbudgets"]),
+            rule(READ, [APPS], ["statefulsets"]),
+            rule(["update"], [POLICY], ["poddisruptionbudgets/status"]),
+            rule(["patch", "update"], [CORE], ["pods/status"]),
+            rule(["get"], ["*"], ["*/scale"]),
+            events_rule()],
+        "endpoint-controller": [
+            rule(READ, [CORE], ["services", "pods"]),
+            rule(["get", "list", "watch", "create", "update", "delete"], [CORE], ["endpoints"]),
+            rule(["create"], [CORE], ["endpoints/restricted"]),
+            events_rule()],
+        "endpointslice-controller": [
+            rule(READ, [CORE], ["services", "pods", "nodes"]),
+            rule(["update"], [CORE], ["services/finalizers"]),
+            rule(["get", "list", "watch", "create", "update", "delete"], [DISCOVERY], ["endpointslices"]),
+            events_rule()],
+        "generic-garbage-collector": [
+            rule(["get", "list", "watch", "patch", "update", "delete"], ["*"], ["*"]),
+            events_rule()],
+        "job-controller": [
+            rule(["get", "list", "watch", "update", "patch"], [BATCH], ["jobs"]),
+            rule(["update"], [BATCH], ["jobs/status"]),
+            rule(["update"], [BATCH], ["jobs/finalizers"]),
+            rule(["list", "watch", "create", "delete", "patch"], [CORE], ["pods"]),
+            events_rule()],
+        "namespace-controller": [
+            rule(["get", "list", "watch", "delete"], [CORE], ["namespaces"]),
+            rule(["update"], [CORE], ["namespaces/finalize", "namespaces/status"]),
+            rule(["get", "list", "watch", "delete", "deletecollection"], ["*"], ["*"])],
+        "node-controller": [
+            rule(["get", "list", "watch", "update", "delete", "patch"], [CORE], ["nodes"]),
+            rule(["patch", "update"], [CORE], ["nodes/status"]),
+            rule(["patch", "update"], [CORE], ["pods/status"]),
+            rule(["list", "watch", "get", "delete"], [CORE], ["pods"]),
+            events_rule()],
+        "pod-garbage-collector": [
+            rule(["list", "watch", "delete"], [CORE], ["pods"]),
+            rule(READ, [CORE], ["nodes"]),
+            rule(["patch"], [CORE], ["pods/status"])],
+        "replicaset-controller": [
+            rule(["get", "list", "watch", "update"], [APPS, EXTENSIONS], ["replicasets"]),
+            rule(["update"], [APPS, EXTENSIONS], ["replicasets/status"]),
+            rule(["update"], [APPS, EXTENSIONS], ["replicasets/finalizers"]),
+            rule(["list", "watch", "patch", "create", "delete"], [CORE], ["pods"]),
+            events_rule()],
+        "resourcequota-controller": [
+            rule(["list", "watch"], ["*"], ["*"]),
+            rule(["update"], [CORE], ["resourcequotas/status"]),
+            events_rule()],
+        "root-ca-cert-publisher": [
+            rule(["create", "update"], [CORE], ["configmaps"]),
+            events_rule()],
+        "service-account-controller": [
+            rule(["create"], [CORE], ["serviceaccounts"]),
+            events_rule()],
+        "statefulset-controller": [
+            rule(["list", "watch"], [CORE], ["pods"]),
+            rule(READ, [APPS], ["statefulsets"]),
+            rule(["update"], [APPS], ["statefulsets/status"]),
+            rule(["update"], [APPS], ["statefulsets/finalizers"]),
+            rule(["get", "create", "delete", "update", "patch"], [CORE], ["pods"]),
+            rule(["get", "create", "delete", "update", "patch", "list", "watch"], [APPS], ["controllerrevisions"]),
+            rule(["get", "create", "list", "watch"], [CORE], ["persistentvolumeclaims"]),
+            rule(["update", "delete"], [CORE], ["persistentvolumeclaims"]),
+            rule(["update"], [CORE], ["pods/finalizers"]),
+            events_rule()],
+        "ttl-after-finished-controller": [
+            rule(["get", "list", "watch", "delete"], [BATCH], ["jobs"]),
+            events_rule()],
+    }
 
 
 def cluster_role_bindings() -> list[dict]:
@@ -272,7 +370,7 @@ def cluster_role_bindings() -> list[dict]:
         # Deprecated since the Node authorizer: kept without subjects, as upstream does.
         _binding("system:node", []),
     ]
-    for name in CONTROLLER_SERVICE_ACCOUNTS:
+    for name in controller_roles():
         bindings.append(_binding(f"system:controller:{name}", [_service_account("kube-system", name)]))
     return bindings
 
