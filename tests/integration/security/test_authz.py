@@ -244,8 +244,8 @@ def test_granting_what_one_holds_works_and_more_is_refused(server, admin, jane, 
     assert "is attempting to grant RBAC permissions not currently held" in err
     assert refused(server, jane, "get", "secrets", "-n", ns).startswith("Error from server (Forbidden)")
     # the bind verb on one role lets her bind it without holding it
-    ok(server, admin, "create", "role", "bind-secret-reader", "--verb=bind", "--resource=roles.rbac.authorization.k8s.io",
-       "--resource-name=secret-reader", "-n", ns)
+    ok(server, admin, "create", "role", "bind-secret-reader", "--verb=bind",
+       "--resource=roles.rbac.authorization.k8s.io", "--resource-name=secret-reader", "-n", ns)
     ok(server, admin, "create", "rolebinding", "jane-binds", "--role=bind-secret-reader", "--user=jane", "-n", ns)
     ok(server, jane, "create", "rolebinding", "bob-secrets", "--role=secret-reader", "--user=bob", "-n", ns)
 
@@ -261,7 +261,8 @@ def nodes(server, admin):
     ok(server, admin, "create", "serviceaccount", "default", "-n", ns)  # no serviceaccount controller here
     for node in ("worker-1", "master-1"):
         ok(server, admin, "apply", "-f", "-", input=json.dumps({
-            "apiVersion": "v1", "kind": "Node", "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}}}))
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node}}}))
     for node, secret in (("worker-1", SECRET_OF_WORKER), ("master-1", SECRET_OF_MASTER)):
         ok(server, admin, "create", "secret", "generic", secret, "--from-literal=k=v", "-n", ns)
         ok(server, admin, "create", "configmap", f"{secret}-cm", "--from-literal=k=v", "-n", ns)
@@ -298,7 +299,7 @@ def test_a_node_sees_its_pods_and_its_node_only(server, nodes):
     ns = nodes
     worker = server.kubeconfig("kubelet-worker-1")
     names = ok(server, worker, "get", "pods", "-A", "--field-selector=spec.nodeName=worker-1", "-o", "name")
-    assert f"pod/pod-on-worker-1" in names and "master" not in names
+    assert "pod/pod-on-worker-1" in names and "master" not in names
     err = refused(server, worker, "get", "pods", "-n", ns)
     assert "can only list/watch pods with spec.nodeName field selector" in err
     assert ok(server, worker, "get", "pod", "pod-on-worker-1", "-n", ns, "-o", "name")

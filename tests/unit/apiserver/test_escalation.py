@@ -84,7 +84,8 @@ def check() -> RBACEscalationCheck:
         # jane administers namespace web: pods and RBAC objects there (not "*": that includes escalate and bind)
         obj("Role", "web-admin", "web", rules=[PODS_RW, {"verbs": ["get", "list", "create", "update", "delete"],
                                                           "apiGroups": [G], "resources": ["roles", "rolebindings"]}]),
-        obj("RoleBinding", "jane", "web", roleRef=ref("Role", "web-admin"), subjects=[{"kind": "User", "name": "jane"}]),
+        obj("RoleBinding", "jane", "web", roleRef=ref("Role", "web-admin"),
+            subjects=[{"kind": "User", "name": "jane"}]),
         obj("ClusterRole", "secret-reader", rules=[SECRETS_GET]),
         obj("ClusterRole", "pod-reader", rules=[{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]),
         # binder may bind secret-reader without holding it
