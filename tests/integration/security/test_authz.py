@@ -530,3 +530,18 @@ def test_a_second_apiserver_on_the_same_etcd_follows_binding_changes(server, adm
         assert "Traceback" not in second.log()
     finally:
         second.stop()
+
+
+def test_a_service_account_gets_what_its_binding_grants(server, admin, team):
+    team, other = team
+    ok(server, admin, "create", "serviceaccount", "ci", "-n", team)
+    # a ServiceAccount subject without a namespace would be the binding's: kubectl writes it out
+    ok(server, admin, "create", "rolebinding", "ci-reads", "--role=pod-reader", f"--serviceaccount={team}:ci",
+       "-n", team)
+    token = ok(server, admin, "create", "token", "ci", "-n", team).strip()
+    ci = server.token_kubeconfig(token)
+    assert ok(server, ci, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}") == \
+        f"system:serviceaccount:{team}:ci"
+    assert can_i(server, ci, "list", "pods", "-n", team) == "yes"
+    assert can_i(server, ci, "list", "pods", "-n", other) == "no"
+    assert can_i(server, admin, "list", "pods", "-n", team, f"--as=system:serviceaccount:{team}:ci") == "yes"
