@@ -632,6 +632,12 @@ def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, name
     assert event["requestReceivedTimestamp"] <= event["stageTimestamp"]
     assert "s3cr3t" not in secure_apiserver.audit_log.read_text()  # Metadata level: no bodies
 
+    # the namespace fixture made its namespace through the insecure port: no gate there, upstream's name for it
+    made = [e for e in audit_events(secure_apiserver) if e["verb"] == "create"
+            and e.get("objectRef", {}).get("resource") == "namespaces"][-1]
+    assert made["user"] == {"username": "system:unsecured", "groups": ["system:masters", "system:authenticated"]}
+    assert "annotations" not in made  # nothing was authorized
+
     # a refused token: 401 with no user
     status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/pods/web", token="bogus")
     event = event_with_id(secure_apiserver, headers["Audit-Id"])
