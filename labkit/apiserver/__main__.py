@@ -161,7 +161,10 @@ def build_authorizers(args: argparse.Namespace, reg: Registry) -> list:
     known = {"AlwaysAllow": AlwaysAllow, "AlwaysDeny": AlwaysDeny,
              "Node": lambda: NodeAuthorizer(reg.storage), "RBAC": lambda: RBACAuthorizer(RBACStore(reg.storage))}
     out = []
-    for mode in (m.strip() for m in args.authorization_mode.split(",") if m.strip()):
+    modes = [m.strip() for m in args.authorization_mode.split(",") if m.strip()]
+    if len(set(modes)) != len(modes):
+        raise ValueError(f"--authorization-mode {args.authorization_mode!r} has mode specified more than once")
+    for mode in modes:
         if mode not in known:
             raise ValueError(f"--authorization-mode: unknown mode {mode!r} (known: {', '.join(known)})")
         out.append(known[mode]())
