@@ -145,6 +145,10 @@ class ApiserverProcess:
     and authentication flags (--tls-cert-file, --client-ca-file ...), ``ca_file``
     is the CA that signed the serving certificate, and ``url`` is the https one.
     ``insecure=False`` serves HTTPS only.
+
+    Like every kube-apiserver it signs service-account tokens (TokenRequest,
+    ``kubectl create token``): unless ``extra_args`` name a signing key, a key
+    pair made the labkit.pki way (sa.key, sa.pub) next to the log is used.
     """
 
     etcd: EtcdProcess
@@ -181,10 +185,19 @@ class ApiserverProcess:
             ports.append("--secure-port=0")
         if self.log_path is None:
             self.log_path = Path(tempfile.mkdtemp(prefix="labkit-apiserver-")) / "apiserver.log"
+        tokens = []
+        if not any(a.startswith("--service-account-signing-key-file") for a in self.extra_args):
+            from labkit.pki import serviceaccount
+            keys = self.log_path.parent / "service-account"
+            keys.mkdir(mode=0o700, exist_ok=True)
+            serviceaccount.ensure(keys)  # kept across restarts: tokens stay valid
+            tokens = [f"--service-account-signing-key-file={keys / serviceaccount.KEY}",
+                      f"--service-account-key-file={keys / serviceaccount.PUB}",
+                      "--service-account-issuer=https://kubernetes.default.svc.cluster.local"]
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [python_executable(), "-m", "labkit.apiserver", f"--etcd-servers={self.etcd.endpoint}",
-             f"--etcd-prefix={self.etcd_prefix}", *ports, *self.extra_args],
+             f"--etcd-prefix={self.etcd_prefix}", *ports, *tokens, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detach,
         )
         log.close()
