@@ -142,6 +142,25 @@ def test_up_again_changes_nothing(lab):
     assert {m.name: m.pid for m in again.machines} == before
 
 
+def test_invoke_machines_status_and_ssh(lab):
+    """The same lab through the command line people use."""
+    provider, _, path, _ = lab
+    name = list(provider.inventory.hosts)[1]
+    invoke = [sys.executable, "-m", "invoke"]
+    status = subprocess.run(invoke + ["machines.status", "--inventory", str(path)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    for host in provider.inventory.hosts.values():
+        assert any(host.name in line and host.address in line and "running" in line
+                   for line in status.stdout.splitlines()), status.stdout
+    ssh = subprocess.run(invoke + ["machines.ssh", name, "--inventory", str(path), "--command", "cat /etc/hostname"],
+                         cwd=REPO, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert ssh.returncode == 0 and ssh.stdout.strip() == name, ssh.stderr
+    up = subprocess.run(invoke + ["machines.up", "--inventory", str(path)], cwd=REPO, capture_output=True,
+                        text=True, timeout=120)
+    assert up.returncode == 0 and "nothing to do: every machine is up" in up.stdout, up.stdout + up.stderr
+
+
 def test_apt_get_install_works_through_the_lab_proxy(lab):
     provider, _, _, _ = lab
     name = next(iter(provider.inventory.hosts))
