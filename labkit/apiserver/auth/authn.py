@@ -235,8 +235,9 @@ class ServiceAccountTokens:
             if not isinstance(ref, dict) or not ref.get("name"):
                 raise InvalidCredentials(f"service account token: the {kind} reference has no name")
             resource = BOUND_KINDS[kind.capitalize()]
-            await self._alive(resource, namespace if resource.namespaced else None, ref["name"], ref.get("uid", ""),
-                              kind)
+            if not (kind == "node" and k8s.get("pod")):  # a pod-bound token names its node as information only
+                await self._alive(resource, namespace if resource.namespaced else None, ref["name"],
+                                  ref.get("uid", ""), kind)
             extra[f"authentication.kubernetes.io/{kind}-name"] = [ref["name"]]
             if ref.get("uid"):
                 extra[f"authentication.kubernetes.io/{kind}-uid"] = [ref["uid"]]

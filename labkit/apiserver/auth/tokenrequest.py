@@ -25,7 +25,7 @@ from labkit.api import errors
 from labkit.api.errors import Cause, StatusError
 from labkit.apiserver.auth import UserInfo
 from labkit.apiserver.auth import tokens
-from labkit.apiserver.auth.authn import BOUND_KINDS, INSECURE_USER, SERVICE_ACCOUNT_PREFIX, SERVICEACCOUNTS, \
+from labkit.apiserver.auth.authn import BOUND_KINDS, INSECURE_USER, NODES, SERVICE_ACCOUNT_PREFIX, SERVICEACCOUNTS, \
     InvalidCredentials, RequestAuthenticator
 
 GROUP = "authentication.k8s.io"
@@ -40,13 +40,18 @@ def rfc3339(seconds: float) -> str:
 
 
 def bound_claims(*, issuer: str, audiences: list[str], namespace: str, account: dict, expires: int, now: int,
-                 bound: tuple[str, dict] | None = None) -> dict:
-    """The claims of a bound service-account token, upstream's layout (pkg/serviceaccount/claims.go)."""
+                 bound: tuple[str, dict] | None = None, node: dict | None = None) -> dict:
+    """The claims of a bound service-account token, upstream's layout (pkg/serviceaccount/claims.go).
+
+    ``node``: for a pod-bound token, the Node the pod runs on (information, as upstream adds it).
+    """
     meta = account["metadata"]
     private: dict = {"namespace": namespace, "serviceaccount": {"name": meta["name"], "uid": meta.get("uid", "")}}
     if bound is not None:
         kind, obj = bound
         private[kind.lower()] = {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", "")}
+    if node is not None:
+        private["node"] = {"name": node["metadata"]["name"], "uid": node["metadata"].get("uid", "")}
     return {"aud": audiences, "exp": expires, "iat": now, "iss": issuer, "jti": str(uuid.uuid4()),
             "kubernetes.io": private, "nbf": now, "sub": f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{meta['name']}"}
 
@@ -115,14 +120,17 @@ class TokenIssuer:
         account = await self.storage.get(SERVICEACCOUNTS, namespace, name)  # 404 like upstream
         if (account.get("metadata") or {}).get("deletionTimestamp"):
             raise errors.not_found("serviceaccounts", name)
-        bound = None
+        bound = node = None
         ref = spec.get("boundObjectRef")
         if ref:
             bound = await self._bound_object(namespace, name, ref)
+            node_name = (bound[1].get("spec") or {}).get("nodeName") if bound[0] == "Pod" else None
+            if node_name:  # the pod's node, as information (none when the Node object is not there)
+                node = await self.storage.get_or_none(NODES, None, node_name)
 
         now = int(time.time())
         claims = bound_claims(issuer=self.issuer, audiences=audiences, namespace=namespace, account=account,
-                              expires=now + expiration, now=now, bound=bound)
+                              expires=now + expiration, now=now, bound=bound, node=node)
         if options.dry_run:
             token = ""
         else:
@@ -147,6 +155,9 @@ class TokenIssuer:
             raise errors.invalid("TokenRequest", account_name, [Cause("spec.boundObjectRef.name",
                                                                       "Required value", "FieldValueRequired")], GROUP)
         obj = await self.storage.get(resource, namespace if resource.namespaced else None, ref_name)
+        if kind == "Pod" and ((obj.get("spec") or {}).get("serviceAccountName") or "default") != account_name:
+            raise errors.bad_request(f'cannot bind token for serviceaccount "{account_name}" to pod running with '
+                                     "different serviceaccount name.")
         uid = (obj.get("metadata") or {}).get("uid")
         if ref.get("uid") and ref["uid"] != uid:
             raise errors.conflict(resource.plural, ref_name, detail=(

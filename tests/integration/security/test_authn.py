@@ -485,6 +485,25 @@ def test_token_bound_to_a_pod_dies_with_the_pod(secure_apiserver, namespace):
     assert_unauthorized(secure_apiserver, token)
 
 
+def test_a_pod_bound_token_names_the_pods_node(secure_apiserver, namespace):
+    make_service_account(secure_apiserver, namespace)
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    node_name = f"node-{uuid.uuid4().hex[:6]}"
+    node = core.create_node({"metadata": {"name": node_name}})
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "web"}, "spec": {
+        "serviceAccountName": "robot", "nodeName": node_name, "containers": [{"name": "c", "image": "busybox"}]}})
+    result = secure_apiserver.kubectl(secure_apiserver.kubeconfig("admin"), "create", "token", "robot", "-n",
+                                      namespace, "--bound-object-kind=Pod", "--bound-object-name=web")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert claims_of(token)["kubernetes.io"]["node"] == {"name": node_name, "uid": node.metadata.uid}
+    assert claims_of(token)["kubernetes.io"]["pod"] == {"name": "web", "uid": pod.metadata.uid}
+    extra = whoami(secure_apiserver, secure_apiserver.token_kubeconfig(token))["extra"]
+    assert extra["authentication.kubernetes.io/node-name"] == [node_name]
+    assert extra["authentication.kubernetes.io/node-uid"] == [node.metadata.uid]
+    core.delete_node(node_name)
+
+
 def test_token_bound_to_a_terminating_pod_lives_through_its_grace_period(secure_apiserver, namespace):
     """A pod on a node deleted gracefully still runs (and needs its token) until deletionTimestamp."""
     make_service_account(secure_apiserver, namespace)
@@ -527,6 +546,17 @@ def test_token_request_refusals(secure_apiserver, namespace):
                                   "spec": {"boundObjectRef": {"kind": "ConfigMap", "apiVersion": "v1",
                                                               "name": "x"}}})
     assert status == 400 and "cannot bind token" in body["message"]
+    # a pod of another service account
+    make_service_account(secure_apiserver, namespace, "builder")
+    kubernetes.client.CoreV1Api(secure_apiserver.insecure_client()).create_namespaced_pod(namespace, {
+        "metadata": {"name": "other"},
+        "spec": {"serviceAccountName": "builder", "containers": [{"name": "c", "image": "busybox"}]}})
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                            cert="admin", method="POST",
+                            body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                  "spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "other"}}})
+    assert (status, body["message"]) == (400, 'cannot bind token for serviceaccount "robot" to pod running with '
+                                              'different serviceaccount name.')
 
 
 def test_token_request_bound_to_a_replaced_pod_is_a_conflict(secure_apiserver, namespace):
