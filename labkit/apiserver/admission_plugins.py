@@ -423,6 +423,7 @@ class ResourceQuota(BasePlugin):
 
     def __init__(self, storage):
         self.storage = storage
+        self.turns: dict[str, asyncio.Lock] = {}  # namespace -> lock held from quota read to object write
 
     async def admit(self, a: Attributes) -> None:
         """A quota's status: hard mirrors spec.hard; used is counted when the quota is made or its spec changes."""
@@ -463,9 +464,18 @@ class ResourceQuota(BasePlugin):
 
     async def _charge(self, a: Attributes, obj: dict, sign: int, adds: dict[str, Decimal] | None = None) -> None:
         quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
-        if not quotas:
-            return
         adds = usage(a.resource, obj) if adds is None else adds
+        if not any(name in ((q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {})
+                   for q in quotas for name in adds):
+            return
+        if sign > 0 and a.operation == CREATE and not a.dry_run:
+            # Creates charging the same quotas take turns in this apiserver: each reads the quota after
+            # the previous one wrote it, instead of all racing on its resourceVersion and retrying.
+            # The registry releases the turn once the object is written (or refused).
+            lock = self.turns.setdefault(a.namespace, asyncio.Lock())
+            await lock.acquire()
+            a.extra.setdefault("after_write", []).append(lock.release)
+            quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
         extras = Extras()
         for quota in quotas:
             qname = quota["metadata"]["name"]

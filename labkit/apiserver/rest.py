@@ -219,10 +219,10 @@ class Registry:
             default(resource, prepared)
             attrs = Attributes(CREATE, resource, meta.get("namespace"), meta["name"], prepared, user=options.user,
                                dry_run=options.dry_run)
-            await self.admission.admit(attrs)
-            self.check_valid(resource, prepared)
-            await self.admission.validate(attrs)
             try:
+                await self.admission.admit(attrs)
+                self.check_valid(resource, prepared)
+                await self.admission.validate(attrs)
                 # admission may add writes of its own (ResourceQuota: the quota's status.used)
                 extras = await self.side_effects(resource, prepared, None) + attrs.extra.get("extras", NO_EXTRAS)
                 if options.dry_run:
@@ -234,6 +234,10 @@ class Registry:
                 if generated and exc.reason == "AlreadyExists" and attempt < 8:
                     continue
                 raise
+            finally:
+                # what admission holds until the write is done (ResourceQuota: its namespace's turn)
+                for release in attrs.extra.pop("after_write", []):
+                    release()
         raise errors.conflict(resource.plural, meta.get("name", ""), resource.group,
                               detail="too many concurrent writers; please try again")
 
