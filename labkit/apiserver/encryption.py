@@ -230,8 +230,9 @@ def _decode_secret(value, where: str, sizes: tuple[int, ...]) -> bytes:
 
 def _provider_keys(provider: dict, where: str) -> list[Key]:
     if not isinstance(provider, dict) or len(provider) != 1:
+        found = sorted(provider) if isinstance(provider, dict) else provider
         raise EncryptionConfigError(f"{where}: Invalid value: a provider must have exactly one of "
-                                    f"{', '.join(PROVIDERS)} (found {sorted(provider) if isinstance(provider, dict) else provider!r})")
+                                    f"{', '.join(PROVIDERS)} (found {found!r})")
     kind, body = next(iter(provider.items()))
     if kind == "identity":
         return [Key("identity", "", None)]

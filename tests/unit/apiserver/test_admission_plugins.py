@@ -16,8 +16,8 @@ import pytest
 from labkit.api import registry
 from labkit.api.errors import StatusError
 from labkit.apiserver.admission import CREATE, Attributes
-from labkit.apiserver.admission_plugins import (RECOMMENDED, UPSTREAM_ORDER, DefaultTolerationSeconds, LimitRanger,
-                                                ServiceAccount, build_chain, format_quantity, token_volume)
+from labkit.apiserver.admission_plugins import (RECOMMENDED, UPSTREAM_ORDER, DefaultTolerationSeconds, build_chain,
+                                                format_quantity, token_volume)
 from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, ServiceAllocations
 from labkit.apiserver.etcd import Etcd
 from labkit.apiserver.rest import DeleteOptions, Options, Registry

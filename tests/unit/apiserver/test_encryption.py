@@ -139,7 +139,8 @@ def test_the_lab_config_from_labkit_pki_loads(tmp_path):
     (lambda d: d.update(kind="Config"), "kind", "expected EncryptionConfiguration"),
     (lambda d: d.update(resources=[]), "resources", "at least one resource group"),
     (lambda d: d["resources"][0].pop("providers"), "resources[0].providers", "Required value"),
-    (lambda d: d["resources"][0]["providers"][0]["aescbc"]["keys"][0].update(secret=base64.b64encode(b"short").decode()),
+    (lambda d: d["resources"][0]["providers"][0]["aescbc"]["keys"][0].update(
+        secret=base64.b64encode(b"short").decode()),
      "resources[0].providers[0].aescbc.keys[0].secret", "got 5, expected one of [16, 24, 32]"),
     (lambda d: d["resources"][0]["providers"][0]["aescbc"]["keys"][0].update(secret="not base64!"),
      "resources[0].providers[0].aescbc.keys[0].secret", "not a valid base64"),

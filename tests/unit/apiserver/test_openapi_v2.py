@@ -41,6 +41,7 @@ def test_protobuf_document_fields():
     body = openapi_v2.document_bytes_protobuf()
     # field 1 (swagger, length-delimited): tag 0x0a, length 3, "2.0"
     assert body[:5] == b"\x0a\x032.0"
-    assert b"io.k8s.api.core.v1.Secret" in body and b"#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in body
+    assert b"io.k8s.api.core.v1.Secret" in body
+    assert b"#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in body
     assert b"x-kubernetes-group-version-kind" in body
     assert openapi_v2._varint(300) == b"\xac\x02"
