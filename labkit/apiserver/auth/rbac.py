@@ -165,9 +165,6 @@ class RBACStore:
     def cluster_role(self, name: str) -> dict | None:
         return self.objects["ClusterRole"].get(("", name))
 
-    def cluster_roles(self) -> list[dict]:
-        return [self.objects["ClusterRole"][k] for k in sorted(self.objects["ClusterRole"])]
-
     def _index_bindings(self) -> dict[str, list[dict]]:
         """Bindings grouped by namespace and sorted by name, rebuilt after a change (checks far outnumber changes)."""
         if self._bindings_in is None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from labkit.api import errors
 from labkit.api.errors import Cause
-from labkit.apiserver.auth import ALLOW, AUTHENTICATED, DENY, Attributes, UserInfo
+from labkit.apiserver.auth import ALLOW, AUTHENTICATED, DENY, NO_OPINION, Attributes, UserInfo
 from labkit.apiserver.auth.always import AlwaysAllow
 
 GROUP = "authorization.k8s.io"
@@ -44,7 +44,7 @@ async def evaluate(authorizers: list, attrs: Attributes) -> tuple[str, str]:
             return decision, reason
         if reason:
             reasons.append(reason)
-    return "no-opinion", "\n".join(reasons)
+    return NO_OPINION, "\n".join(reasons)
 
 
 def _invalid(kind: str, field: str, value: Any, message: str) -> errors.StatusError:
