@@ -235,6 +235,21 @@ def test_bad_security_flags_stop_the_start_with_a_message(security_lab, flags, m
     assert "Traceback" not in result.stderr
 
 
+def test_https_only_server(security_lab, tmp_path_factory):
+    """No insecure port at all (as a lab's apiserver runs): readiness, kubectl and the Python client over TLS."""
+    server = start_secure_apiserver(security_lab, tmp_path_factory.mktemp("https-only"), insecure=False,
+                                    audit=False)
+    try:
+        assert server.process.insecure_port == 0
+        config = server.kubeconfig("admin")
+        assert server.kubectl(config, "create", "namespace", "only-tls").returncode == 0
+        listed = kubernetes.client.CoreV1Api(server.client("admin")).list_namespace()
+        assert "only-tls" in {ns.metadata.name for ns in listed.items}
+        assert "--insecure-port=" not in " ".join(server.process.proc.args)
+    finally:
+        server.stop()
+
+
 # -- anonymous -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("path", ["/healthz", "/livez", "/readyz", "/version"])
