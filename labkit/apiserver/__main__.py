@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated audiences a token must be for (default: the service-account issuers)")
     p.add_argument("--service-account-jwks-uri", default="",
                    help="jwks_uri of /.well-known/openid-configuration (default: this server's /openid/v1/jwks)")
+    p.add_argument("--service-account-extend-token-expiration", type=parse_bool, default=True, metavar="true|false",
+                   help="pod-bound tokens asked for 3607 s (the kubelet's) are signed for a year, with warnafter")
     p.add_argument("--service-account-max-token-expiration", type=parse_duration, default=0,
                    help="longest validity a TokenRequest gets, e.g. 48h (default: as asked)")
     p.add_argument("--authorization-mode", default="AlwaysAllow",
@@ -137,7 +139,8 @@ def build_authentication(args: argparse.Namespace, reg: Registry):
     issuer = None
     if args.service_account_signing_key_file:
         issuer = tokenrequest.TokenIssuer(tokens.load_signing_key(args.service_account_signing_key_file), issuers[0],
-                                          audiences, reg.storage, args.service_account_max_token_expiration)
+                                          audiences, reg.storage, args.service_account_max_token_expiration,
+                                          args.service_account_extend_token_expiration)
     authenticator = authn.RequestAuthenticator(
         x509=authn.X509Authenticator(args.client_ca_file) if args.client_ca_file else None,
         token_file=authn.TokenFile.load(args.token_auth_file) if args.token_auth_file else None,

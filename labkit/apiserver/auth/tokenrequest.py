@@ -33,6 +33,11 @@ API_VERSION = f"{GROUP}/v1"
 DEFAULT_EXPIRATION_SECONDS = 3600
 MIN_EXPIRATION_SECONDS = 10 * 60  # upstream's validation
 MAX_EXPIRATION_SECONDS = 1 << 32
+# The kubelet asks exactly this for its projected tokens; upstream (--service-account-extend-token-expiration,
+# default on) then signs them for a year and marks when they would have expired ("warnafter"), so clients
+# that never reread the token file keep working while the stale use can be seen.
+WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS = 3607
+EXPIRATION_EXTENSION_SECONDS = 365 * 24 * 3600
 
 
 def rfc3339(seconds: float) -> str:
@@ -40,7 +45,8 @@ def rfc3339(seconds: float) -> str:
 
 
 def bound_claims(*, issuer: str, audiences: list[str], namespace: str, account: dict, expires: int, now: int,
-                 bound: tuple[str, dict] | None = None, node: dict | None = None) -> dict:
+                 bound: tuple[str, dict] | None = None, node: dict | None = None,
+                 warn_after: int | None = None) -> dict:
     """The claims of a bound service-account token, upstream's layout (pkg/serviceaccount/claims.go).
 
     ``node``: for a pod-bound token, the Node the pod runs on (information, as upstream adds it).
@@ -52,6 +58,8 @@ def bound_claims(*, issuer: str, audiences: list[str], namespace: str, account: 
         private[kind.lower()] = {"name": obj["metadata"]["name"], "uid": obj["metadata"].get("uid", "")}
     if node is not None:
         private["node"] = {"name": node["metadata"]["name"], "uid": node["metadata"].get("uid", "")}
+    if warn_after is not None:
+        private["warnafter"] = warn_after
     return {"aud": audiences, "exp": expires, "iat": now, "iss": issuer, "jti": str(uuid.uuid4()),
             "kubernetes.io": private, "nbf": now, "sub": f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{meta['name']}"}
 
@@ -82,12 +90,13 @@ class TokenIssuer:
     """Signs bound tokens for the TokenRequest subresource."""
 
     def __init__(self, signing_key, issuer: str, api_audiences: list[str], storage,
-                 max_expiration_seconds: int = 0):
+                 max_expiration_seconds: int = 0, extend_expiration: bool = True):
         self.signing_key = signing_key
         self.issuer = issuer
         self.api_audiences = api_audiences
         self.storage = storage
         self.max_expiration_seconds = max_expiration_seconds  # --service-account-max-token-expiration (0: none)
+        self.extend_expiration = extend_expiration  # --service-account-extend-token-expiration
 
     async def token_request(self, namespace: str, name: str, body, options) -> dict:
         """``POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token``."""
@@ -129,8 +138,13 @@ class TokenIssuer:
                 node = await self.storage.get_or_none(NODES, None, node_name)
 
         now = int(time.time())
+        expires, warn_after = now + expiration, None
+        if self.extend_expiration and bound is not None and bound[0] == "Pod" \
+                and expiration == WARN_ONLY_BOUND_TOKEN_EXPIRATION_SECONDS \
+                and set(audiences) <= set(self.api_audiences):
+            expires, warn_after = now + EXPIRATION_EXTENSION_SECONDS, now + expiration
         claims = bound_claims(issuer=self.issuer, audiences=audiences, namespace=namespace, account=account,
-                              expires=now + expiration, now=now, bound=bound, node=node)
+                              expires=expires, now=now, bound=bound, node=node, warn_after=warn_after)
         if options.dry_run:
             token = ""
         else:

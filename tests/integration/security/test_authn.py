@@ -519,6 +519,34 @@ def test_a_pod_bound_token_names_the_pods_node(secure_apiserver, namespace):
     core.delete_node(node_name)
 
 
+def test_the_kubelets_3607_seconds_are_extended_to_a_year_with_warnafter(secure_apiserver, namespace):
+    """--service-account-extend-token-expiration (default on), as upstream: only pod-bound, only 3607 s, only ours."""
+    make_service_account(secure_apiserver, namespace)
+    core = kubernetes.client.CoreV1Api(secure_apiserver.insecure_client())
+    pod = core.create_namespaced_pod(namespace, {"metadata": {"name": "web"}, "spec": {
+        "serviceAccountName": "robot", "containers": [{"name": "c", "image": "busybox"}]}})
+    ref = {"kind": "Pod", "apiVersion": "v1", "name": "web", "uid": pod.metadata.uid}
+
+    def request(seconds: int, **spec) -> tuple[dict, dict]:
+        status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/robot/token",
+                                cert="admin", method="POST",
+                                body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                                      "spec": {"expirationSeconds": seconds, **spec}})
+        assert status == 201, body
+        return body, claims_of(body["status"]["token"])
+
+    body, claims = request(3607, boundObjectRef=ref)
+    assert claims["exp"] - claims["iat"] == 365 * 24 * 3600
+    assert claims["kubernetes.io"]["warnafter"] == claims["iat"] + 3607
+    issued = datetime.fromisoformat(body["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(body["status"]["expirationTimestamp"].replace("Z", "+00:00"))
+    assert expires - issued == timedelta(seconds=3607)  # what was asked is what the answer says
+    for seconds, spec in ((3600, {"boundObjectRef": ref}), (3607, {}),
+                          (3607, {"boundObjectRef": ref, "audiences": ["https://vault.example"]})):
+        _, claims = request(seconds, **spec)
+        assert claims["exp"] - claims["iat"] == seconds and "warnafter" not in claims["kubernetes.io"]
+
+
 def test_token_bound_to_a_terminating_pod_lives_through_its_grace_period(secure_apiserver, namespace):
     """A pod on a node deleted gracefully still runs (and needs its token) until deletionTimestamp."""
     make_service_account(secure_apiserver, namespace)
