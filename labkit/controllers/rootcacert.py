@@ -22,6 +22,7 @@ from labkit.client.api import ApiClient
 from labkit.client.informer import SharedInformerFactory
 from labkit.client.workqueue import RateLimitingQueue, run_worker
 from labkit.controllers.controller import ControllerContext, run_until_cancelled
+from labkit.controllers.serviceaccounts import namespace_active
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class RootCACertPublisher:
 
     async def sync(self, namespace: str) -> None:
         ns = self.namespaces.get(namespace)
-        if ns is None or (ns.get("status") or {}).get("phase") != "Active" or ns["metadata"].get("deletionTimestamp"):
+        if not namespace_active(ns):
             return
         current = self.configmaps.get(f"{namespace}/{CONFIGMAP}")
         try:

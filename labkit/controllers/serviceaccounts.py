@@ -30,6 +30,12 @@ log = logging.getLogger(__name__)
 ACCOUNTS = ("default",)  # upstream's --service-account-names ... is the same single name
 
 
+def namespace_active(ns: dict[str, Any] | None) -> bool:
+    """A namespace that exists and is not being deleted: the only kind controllers fill."""
+    return ns is not None and (ns.get("status") or {}).get("phase") == "Active" and \
+        not ns["metadata"].get("deletionTimestamp")
+
+
 class ServiceAccountsController:
     name = "serviceaccount"
 
@@ -57,7 +63,7 @@ class ServiceAccountsController:
 
     async def sync(self, namespace: str) -> None:
         ns = self.namespaces.get(namespace)
-        if ns is None or (ns.get("status") or {}).get("phase") != "Active" or ns["metadata"].get("deletionTimestamp"):
+        if not namespace_active(ns):
             return
         for name in ACCOUNTS:
             if self.accounts.get(f"{namespace}/{name}") is not None:
