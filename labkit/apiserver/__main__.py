@@ -285,6 +285,8 @@ async def serve(args: argparse.Namespace) -> None:
                        extra_middlewares=(audit_log.middleware,) if audit_log else ())
     if kubelet_tls is not None:
         server.app[tls.KUBELET_CLIENT_TLS] = kubelet_tls
+    if audit_log is not None:
+        audit_log.install(server.app)
     accounts = authenticator.service_accounts
     if accounts is not None and oidc.is_discoverable(accounts.issuers[0]):  # service-account issuer discovery
         jwks_uri = args.service_account_jwks_uri or f"https://{address}:{args.secure_port}{oidc.JWKS_PATH}"

@@ -287,6 +287,7 @@ class AuditLog:
 
         received = time.time()
         audit_id = request.headers.get("Audit-Id") or str(uuid.uuid4())
+        request["audit_id"] = audit_id  # the Audit-Id header of the answer (add_audit_id_header)
         status: dict = {"metadata": {}}
         try:
             resp = await handler(request)
@@ -302,10 +303,17 @@ class AuditLog:
             status["code"] = 500
             self.record(request, audit_id, status, received)
             raise
-        if not resp.prepared:
-            resp.headers["Audit-Id"] = audit_id
         self.record(request, audit_id, status, received)
         return resp
+
+    def install(self, app: web.Application) -> None:
+        """Every answer, a watch stream too, carries its event's ``Audit-Id`` (the middleware goes in separately)."""
+        app.on_response_prepare.append(self.add_audit_id_header)
+
+    @staticmethod
+    async def add_audit_id_header(request: web.Request, response: web.StreamResponse) -> None:
+        if "audit_id" in request:
+            response.headers["Audit-Id"] = request["audit_id"]
 
     def record(self, request: web.Request, audit_id: str, status: dict, received: float) -> None:
         user = self.user_of(request)

@@ -727,6 +727,11 @@ def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, name
     assert len(get) == 1 and get[0]["verb"] == "get" and get[0]["user"]["username"] == "alice"
     assert get[0]["userAgent"].startswith("kubectl/")
     assert get[0]["responseStatus"]["code"] == 200
+    # a watch: its Audit-Id goes out with the headers, its event when it ends
+    status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1",
+                               cert="admin")
+    event = event_with_id(secure_apiserver, headers["Audit-Id"])
+    assert status == 200 and event["verb"] == "watch" and event["responseStatus"]["code"] == 200
     # subresource, namespaced name, group
     status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/serviceaccounts/nobody/token",
                                cert="admin", method="POST",

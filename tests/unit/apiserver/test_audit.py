@@ -87,6 +87,15 @@ async def pods(request: web.Request) -> web.Response:
     return web.json_response({"kind": "PodList", "apiVersion": "v1", "items": []})
 
 
+async def stream(request: web.Request) -> web.StreamResponse:
+    """Like a watch: the headers go out before the handler ends."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json;stream=watch"})
+    await resp.prepare(request)
+    await resp.write(b'{"type":"ADDED"}\n')
+    await resp.write_eof()
+    return resp
+
+
 async def missing(request: web.Request) -> web.Response:
     raise errors.not_found("pods", request.match_info["name"])
 
@@ -97,8 +106,10 @@ async def events_for(tmp_path, authorizer, requests) -> tuple[list[dict], list]:
     token_file = TokenFile({"alice-token": UserInfo("alice", "1001", ("dev",))})
     gate = Gate(RequestAuthenticator(token_file=token_file), [authorizer])
     app = web.Application(middlewares=[audit.middleware, gate.middleware])
+    audit.install(app)
     app.router.add_get("/api/v1/namespaces/{namespace}/pods", pods)
     app.router.add_get("/api/v1/namespaces/{namespace}/pods/{name}", missing)
+    app.router.add_get("/api/v1/watch-like", stream)
     app.router.add_get("/version", pods)
     answers = []
     async with TestClient(TestServer(app)) as client:
@@ -116,12 +127,14 @@ async def test_events_carry_user_verb_object_and_code(tmp_path):
         ("GET", "/api/v1/namespaces/web/pods/db", alice),
         ("GET", "/version", {"X-Forwarded-For": "10.0.0.7, 10.0.0.8", "Audit-Id": "given-by-the-client"}),
         ("GET", "/api/v1/namespaces/web/pods", {"Authorization": "Bearer who-knows"}),
+        ("GET", "/api/v1/watch-like", {}),
     ])
-    assert [a[0] for a in answers] == [200, 404, 200, 401]
+    assert [a[0] for a in answers] == [200, 404, 200, 401, 200]
     assert [e["auditID"] for e in events] == [a[1]["Audit-Id"] for a in answers]
     assert events[2]["auditID"] == "given-by-the-client"
 
-    listing, missing_pod, version, refused = events
+    listing, missing_pod, version, refused, streamed = events
+    assert streamed["responseStatus"]["code"] == 200  # and its Audit-Id matched above, sent before it ended
     assert listing["verb"] == "list" and listing["requestURI"] == "/api/v1/namespaces/web/pods?limit=500"
     assert listing["user"] == {"username": "alice", "uid": "1001", "groups": ["dev", "system:authenticated"]}
     assert listing["objectRef"] == {"resource": "pods", "namespace": "web", "apiVersion": "v1"}
