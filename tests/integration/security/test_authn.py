@@ -730,6 +730,10 @@ def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, name
     # a watch: its Audit-Id goes out with the headers, its event when it ends
     status, _, headers = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/configmaps?watch=1&timeoutSeconds=1",
                                cert="admin")
+    deadline = time.monotonic() + 30  # a stream's event is written as it ends: just after its last byte left
+    while not [e for e in audit_events(secure_apiserver) if e["auditID"] == headers["Audit-Id"]]:
+        assert time.monotonic() < deadline, "the watch's event was never written"
+        time.sleep(0.1)
     event = event_with_id(secure_apiserver, headers["Audit-Id"])
     assert status == 200 and event["verb"] == "watch" and event["responseStatus"]["code"] == 200
     # subresource, namespaced name, group
