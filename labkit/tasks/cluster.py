@@ -3,6 +3,8 @@
     invoke cluster.kubeconfig --lab ha [--use] [--remove]
         merge the lab's admin credentials into $KUBECONFIG or ~/.kube/config as
         context labkit-ha (labkit.pki.contexts), or take them out again
+    invoke cluster.ssh NAME [--lab ha] [--command CMD]
+        log into one of the lab's machines (the same as machines.ssh)
 """
 
 from __future__ import annotations
@@ -40,3 +42,13 @@ def kubeconfig(c, lab="ha", inventory=None, remove=False, use=False, kubeconfig=
     console.print(f"{result.path}: context {context} {'removed' if remove else 'merged'}"
                   + (f" (previous file saved as {result.backup})" if result.backup else ""))
     console.print(f"current context: {result.current_context or '(none)'}")
+
+
+@task(help={"name": "the machine (an inventory host name)", "lab": "the lab (default: the inventory's)",
+            "inventory": "an inventory file to read instead of inventory/<lab>.yaml",
+            "provider": "nspawn or vagrant (default: the inventory's)", "command": "run this instead of a shell"})
+def ssh(c, name, lab=None, inventory=None, provider=None, command=None):
+    """Log into a lab machine with the lab's SSH key (or run --command there)."""
+    from labkit.tasks import machines
+
+    machines.ssh(c, name, lab=lab, inventory=inventory, provider=provider, command=command)
