@@ -125,17 +125,47 @@ class Etcd:
         target = targets[0] if len(targets) == 1 else "ipv4:" + ",".join(targets)
         options = [("grpc.lb_policy_name", "round_robin"), ("grpc.max_receive_message_length", 64 * 1024 * 1024),
                    ("grpc.keepalive_time_ms", 30000)]
-        if secure:
-            self.channel = grpc.aio.secure_channel(target, (tls or TLSFiles()).credentials(), options=options)
-        else:
-            self.channel = grpc.aio.insecure_channel(target, options=options)
-        self.kv = rpc.KVStub(self.channel)
-        self.watch_stub = rpc.WatchStub(self.channel)
-        self.maintenance = rpc.MaintenanceStub(self.channel)
-        self.leases = rpc.LeaseStub(self.channel)
+        self._target, self._options = target, options
+        self._credentials = (tls or TLSFiles()).credentials() if secure else None
+        self._channel = None
+
+    # The channel is opened on first use: grpc.aio binds it to the event loop running then,
+    # so an Etcd made outside the loop (at import, in a fixture) still works inside it.
+    @property
+    def channel(self):
+        if self._channel is None:
+            if self._credentials is not None:
+                self._channel = grpc.aio.secure_channel(self._target, self._credentials, options=self._options)
+            else:
+                self._channel = grpc.aio.insecure_channel(self._target, options=self._options)
+            self._stubs = (rpc.KVStub(self._channel), rpc.WatchStub(self._channel),
+                           rpc.MaintenanceStub(self._channel), rpc.LeaseStub(self._channel))
+        return self._channel
+
+    def _stub(self, index: int):
+        _ = self.channel  # opens it (and the stubs) if needed
+        return self._stubs[index]
+
+    @property
+    def kv(self):
+        return self._stub(0)
+
+    @property
+    def watch_stub(self):
+        return self._stub(1)
+
+    @property
+    def maintenance(self):
+        return self._stub(2)
+
+    @property
+    def leases(self):
+        return self._stub(3)
 
     async def close(self) -> None:
-        await self.channel.close()
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
 
     async def _call(self, method, request, timeout: float | None = None):
         try:
