@@ -265,6 +265,7 @@ async def serve(args: argparse.Namespace) -> None:
         try:
             await ensure_bootstrap_objects(reg, ips.first, args.secure_port)
             await start_authorizers(reg, authorizers)
+            await admission.start()  # admission's watch-fed copies (namespaces, quotas), listed before serving
             break
         except EtcdUnavailable as exc:
             log.warning("waiting for etcd: %s", exc)
@@ -311,6 +312,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("shutting down")
     await runner.cleanup()
+    await admission.stop()
     if audit_log is not None:
         audit_log.close()
     await etcd.close()

@@ -21,7 +21,9 @@ the two phases). In upstream's order:
   checked against ``spec.hard`` (403 ``exceeded quota: ...``), and the quota's
   ``status.used`` is written in the same etcd transaction as the object, so
   two creates racing for the last slot cannot both win; a delete gives the
-  usage back the same way.
+  usage back the same way. Which quotas exist comes from a watch-fed copy
+  (no etcd read in a namespace without quotas); a quota that applies is read
+  fresh from etcd.
 
 NodeRestriction lives with the authorizers; it joins this table with
 :func:`register_plugin`.
@@ -40,6 +42,7 @@ from labkit.api.registry import Resource
 from labkit.api.validation import parse_quantity
 from labkit.apiserver import strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, BasePlugin, Chain, NamespaceLifecycle
+from labkit.apiserver.cache import LiveLookups, WatchCache
 from labkit.apiserver.etcd import Etcd
 from labkit.apiserver.storage import Extras
 
@@ -423,10 +426,29 @@ class ResourceQuota(BasePlugin):
 
     def __init__(self, storage):
         self.storage = storage
+        # Which quotas exist, namespace by namespace: a watch-fed copy (upstream's quota lister), so a
+        # write in a namespace without quotas costs no etcd read. A quota that applies is read fresh.
+        self.quotas = WatchCache(storage, RESOURCE_QUOTAS)
+        self.quota_written_here = LiveLookups()  # namespaces where this apiserver admitted a quota write lately
         self.turns: dict[str, asyncio.Lock] = {}  # namespace -> lock held from quota read to object write
+
+    async def start(self) -> None:
+        await self.quotas.start()
+
+    async def stop(self) -> None:
+        await self.quotas.stop()
+
+    async def known_quotas(self, namespace: str) -> list[dict]:
+        """The namespace's quotas as the copy knows them, or from etcd while the copy may be behind."""
+        if self.quotas.synced.is_set() and namespace not in self.quota_written_here:
+            return self.quotas.in_namespace(namespace)
+        return (await self.storage.list(RESOURCE_QUOTAS, namespace)).items
 
     async def admit(self, a: Attributes) -> None:
         """A quota's status: hard mirrors spec.hard; used is counted when the quota is made or its spec changes."""
+        if a.resource is RESOURCE_QUOTAS and a.subresource is None and a.operation in (CREATE, UPDATE) and \
+                not a.dry_run and a.namespace:
+            self.quota_written_here.mark(a.namespace)  # the copy shows this quota one watch latency later
         if a.resource is not RESOURCE_QUOTAS or a.subresource is not None or a.operation not in (CREATE, UPDATE):
             return
         quota = a.obj
@@ -463,10 +485,9 @@ class ResourceQuota(BasePlugin):
                 await self._charge(a, a.obj, +1, grown)
 
     async def _charge(self, a: Attributes, obj: dict, sign: int, adds: dict[str, Decimal] | None = None) -> None:
-        quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
         adds = usage(a.resource, obj) if adds is None else adds
         if not any(name in ((q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {})
-                   for q in quotas for name in adds):
+                   for q in await self.known_quotas(a.namespace) for name in adds):
             return
         if sign > 0 and a.operation == CREATE and not a.dry_run:
             # Creates charging the same quotas take turns in this apiserver: each reads the quota after
@@ -475,7 +496,9 @@ class ResourceQuota(BasePlugin):
             lock = self.turns.setdefault(a.namespace, asyncio.Lock())
             await lock.acquire()
             a.extra.setdefault("after_write", []).append(lock.release)
-            quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
+        # The usage to charge is read fresh from etcd and written back guarded by each quota's
+        # mod_revision, in the object's own transaction: the copy only said that some quota applies.
+        quotas = (await self.storage.list(RESOURCE_QUOTAS, a.namespace)).items
         extras = Extras()
         for quota in quotas:
             qname = quota["metadata"]["name"]

@@ -22,22 +22,19 @@ Nothing is ever denied explicitly: RBAC allows or has no opinion, and the
 next authorizer (or the 403) decides.
 
 The four collections live in memory (:class:`RBACStore`), filled by one list
-and kept current by one etcd watch each, so a check costs no etcd read and a
+and kept current by one etcd watch each (labkit/apiserver/cache.py), so a check costs no etcd read and a
 new binding applies as soon as its watch event arrives (milliseconds).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import Iterator
 
 from labkit.api import registry
-from labkit.api.errors import StatusError
 from labkit.apiserver.auth import ALLOW, NO_OPINION, Attributes, UserInfo
-
-log = logging.getLogger("labkit.apiserver.rbac")
+from labkit.apiserver.cache import WatchCache
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 ROLES = registry.lookup(RBAC_GROUP, "v1", "roles")
@@ -131,7 +128,7 @@ def describe_subject(subject: dict, binding_namespace: str = "") -> str:
 
 
 class RBACStore:
-    """Roles, ClusterRoles and their bindings, listed once and followed by watches.
+    """Roles, ClusterRoles and their bindings: one :class:`~labkit.apiserver.cache.WatchCache` each.
 
     Without storage (``RBACStore()``) it is a plain in-memory store filled
     with :meth:`put`: the unit tests use it so, and the watches use the same
@@ -142,36 +139,35 @@ class RBACStore:
 
     def __init__(self, storage=None):
         self.storage = storage
-        self.objects: dict[str, dict[tuple[str, str], dict]] = {r.kind: {} for r in self.RESOURCES}
+        self.caches = {r.kind: WatchCache(storage, r, on_change=self._forget_index) for r in self.RESOURCES}
         self._bindings_in: dict[str, list[dict]] | None = None  # namespace -> its bindings by name; "" cluster-wide
         self.synced = asyncio.Event() if storage is not None else None
-        self._listed: set[str] = set()
-        self._tasks: list[asyncio.Task] = []
 
     # -- contents --------------------------------------------------------------------
 
     def put(self, obj: dict) -> None:
-        meta = obj.get("metadata") or {}
-        self.objects[obj["kind"]][(meta.get("namespace") or "", meta["name"])] = obj
-        self._bindings_in = None
+        self.caches[obj["kind"]].put(obj)
 
     def remove(self, kind: str, namespace: str, name: str) -> None:
-        self.objects[kind].pop((namespace or "", name), None)
+        self.caches[kind].remove(namespace, name)
+
+    def _forget_index(self) -> None:
         self._bindings_in = None
 
     def role(self, namespace: str, name: str) -> dict | None:
-        return self.objects["Role"].get((namespace, name))
+        return self.caches["Role"].get(namespace, name)
 
     def cluster_role(self, name: str) -> dict | None:
-        return self.objects["ClusterRole"].get(("", name))
+        return self.caches["ClusterRole"].get("", name)
 
     def _index_bindings(self) -> dict[str, list[dict]]:
         """Bindings grouped by namespace and sorted by name, rebuilt after a change (checks far outnumber changes)."""
         if self._bindings_in is None:
             index: dict[str, list[dict]] = {"": []}
             for kind in ("ClusterRoleBinding", "RoleBinding"):
-                for key in sorted(self.objects[kind]):
-                    index.setdefault(key[0], []).append(self.objects[kind][key])
+                objects = self.caches[kind].objects
+                for key in sorted(objects):
+                    index.setdefault(key[0], []).append(objects[key])
             self._bindings_in = index
         return self._bindings_in
 
@@ -185,43 +181,11 @@ class RBACStore:
 
     async def start(self) -> None:
         """List the four collections, then follow them; returns once all four are listed."""
-        for resource in self.RESOURCES:
-            self._tasks.append(asyncio.create_task(self._follow(resource), name=f"rbac-{resource.plural}"))
-        await self.synced.wait()
+        await asyncio.gather(*(cache.start() for cache in self.caches.values()))
+        self.synced.set()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-
-    async def _follow(self, resource) -> None:
-        while True:
-            try:
-                listed = await self.storage.list(resource, None)
-                self.objects[resource.kind] = {}
-                self._bindings_in = None
-                for obj in listed.items:
-                    self.put(obj)
-                self._listed.add(resource.kind)
-                if len(self._listed) == len(self.RESOURCES):
-                    self.synced.set()
-                async for event in self.storage.watch(resource, None, int(listed.resource_version)):
-                    if isinstance(event, int):
-                        continue
-                    meta = event.obj["metadata"]
-                    if event.type == "DELETE":
-                        self.remove(resource.kind, meta.get("namespace") or "", meta["name"])
-                    else:
-                        self.put(event.obj)
-            except asyncio.CancelledError:
-                raise
-            except StatusError as exc:  # 410: the revision was compacted away: list again
-                log.info("rbac %s watch ended (%s): listing again", resource.plural, exc.message)
-                await asyncio.sleep(0.05)  # never a busy loop, whatever keeps failing
-            except Exception as exc:  # noqa: BLE001 - etcd away: retry, keep the last known state
-                log.warning("rbac %s watch failed: %s: listing again in 1s", resource.plural, exc)
-                await asyncio.sleep(1)
+        await asyncio.gather(*(cache.stop() for cache in self.caches.values()))
 
 
 # -- rules reachable by a user ------------------------------------------------------------

@@ -70,7 +70,7 @@ async def refusal(coro) -> str:
     return exc.value.message
 
 
-def test_upstream_order_and_flag_parsing(etcd):
+async def test_upstream_order_and_flag_parsing(etcd):  # async: the etcd client wants a running loop
     storage = Storage(Etcd([etcd.endpoint]))
     assert build_chain(storage).names == list(RECOMMENDED)
     # flag order does not matter, upstream's order does
