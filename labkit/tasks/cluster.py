@@ -13,7 +13,7 @@ from invoke import Exit, task
 from rich.console import Console
 
 from labkit.pki.state import PkiError
-from labkit.tasks.pki import load_lab
+from labkit.tasks import load_lab
 
 
 @task(help={"lab": "the lab (default: ha)",

@@ -18,21 +18,17 @@ from pathlib import Path
 from invoke import Collection, task
 from invoke.exceptions import Exit
 
-from labkit.providers.base import REPO_ROOT, ProviderError, get_provider
-
-
-def _inventory_path(lab: str | None, inventory: str | None) -> Path:
-    if lab and inventory:
-        raise Exit("give --lab or --inventory, not both", code=2)
-    return Path(inventory) if inventory else REPO_ROOT / "inventory" / f"{lab or 'ha'}.yaml"
+from labkit.providers.base import ProviderError, get_provider
+from labkit.tasks import load_lab
 
 
 def _provider(lab, inventory, provider):
-    from labkit.provision.errors import ProvisionError
-    from labkit.provision.inventory import load_inventory
+    if lab and inventory:
+        raise Exit("give --lab or --inventory, not both", code=2)
+    inv, _ = load_lab(lab or "ha", inventory)
     try:
-        return get_provider(load_inventory(_inventory_path(lab, inventory)), provider)
-    except (ProvisionError, ProviderError) as exc:
+        return get_provider(inv, provider)
+    except ProviderError as exc:
         raise Exit(f"error: {exc}", code=1) from None
 
 
