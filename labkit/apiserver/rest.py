@@ -18,6 +18,7 @@ and a ``dryRun=All`` request takes every step but the last write.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -35,7 +36,6 @@ from labkit.apiserver.allocators import ServiceAllocations
 from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent, \
     retries
 
-NAMESPACES = registry.lookup("", "v1", "namespaces")
 PODS = registry.lookup("", "v1", "pods")
 PDBS = registry.lookup("policy", "v1", "poddisruptionbudgets")
 
@@ -266,7 +266,6 @@ class Registry:
     async def patch(self, resource: Resource, namespace: str | None, name: str, body: bytes, content_type: str,
                     options: Options, subresource: str | None = None) -> dict:
         check_name(resource, name)
-        seen_rv: list[str | None] = []
 
         async def try_update(current: dict) -> Change:
             patched = apply_patch(resource, current, body, content_type)
@@ -276,7 +275,6 @@ class Registry:
             if rv and rv != current["metadata"]["resourceVersion"]:
                 raise errors.conflict(resource.plural, name, resource.group)
             self.unknown_field_check(resource, patched, options)
-            seen_rv.append(rv)
             return await self.updated(resource, current, patched, subresource, options)
 
         stored, _ = await self.storage.update(resource, namespace, name, try_update, dry_run=options.dry_run)
@@ -486,27 +484,41 @@ class Registry:
 
     # -- watch -----------------------------------------------------------------
 
-    async def watch(self, resource: Resource, namespace: str | None, *, label_selector: str | None,
-                    field_selector: str | None, resource_version: str | None, send_initial_events: bool | None,
-                    bookmarks: bool, progress_every: float = 5.0) -> AsyncIterator[tuple[str, dict]]:
-        """The events of a watch request, as (type, object): ADDED, MODIFIED, DELETED, BOOKMARK."""
+    def watch(self, resource: Resource, namespace: str | None, *, label_selector: str | None,
+              field_selector: str | None, resource_version: str | None, send_initial_events: bool | None,
+              bookmarks: bool, progress_every: float = 5.0) -> AsyncIterator[tuple[str, dict]]:
+        """The events of a watch request, as (type, object): ADDED, MODIFIED, DELETED, BOOKMARK.
+
+        The request is checked here, before anything streams, so a bad selector or
+        resourceVersion is an ordinary Status answer; a 410 from etcd comes later, as
+        an ERROR event in the stream, like upstream's.
+        """
         match = self.matcher(resource, label_selector, field_selector)
         rv = resource_version or ""
-        initial = send_initial_events if send_initial_events is not None else rv in ("", "0")
+        since = None
         if rv not in ("", "0"):
             try:
                 since = int(rv)
             except ValueError:
                 raise errors.bad_request(f'invalid resource version: "{rv}"') from None
+        initial = send_initial_events if send_initial_events is not None else since is None
+        return self._watch_events(resource, namespace, match, since, initial, bool(send_initial_events),
+                                  progress_every if bookmarks else None)
+
+    async def _watch_events(self, resource: Resource, namespace: str | None, match, since: int | None,
+                            initial: bool, initial_events_end: bool,
+                            progress_every: float | None) -> AsyncIterator[tuple[str, dict]]:
         if initial:
             # The current state first, as synthetic ADDED events, then what changes after it.
             listed = await self.storage.list(resource, namespace, match=match)
             since = int(listed.resource_version)
             for obj in listed.items:
                 yield "ADDED", obj
-            if send_initial_events:
+            if initial_events_end:
                 yield "BOOKMARK", bookmark(resource, since, initial_events_end=True)
-        async for event in self.storage.watch(resource, namespace, since, progress_every if bookmarks else None):
+        elif since is None:
+            since = await self.storage.current_revision()  # no initial state asked for: from now on
+        async for event in self.storage.watch(resource, namespace, since, progress_every):
             if isinstance(event, int):
                 yield "BOOKMARK", bookmark(resource, event)
                 continue
@@ -552,11 +564,7 @@ def to_scale(resource: Resource, obj: dict) -> dict:
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}
     selector = spec.get("selector")
-    from labkit.api.selectors import labels_to_string
-    selector_text = ""
-    if isinstance(selector, dict):
-        parsed = selector_from_label_selector_dict(selector)
-        selector_text = str(parsed) if hasattr(parsed, "__str__") else labels_to_string(selector.get("matchLabels"))
+    selector_text = str(selector_from_label_selector_dict(selector)) if isinstance(selector, dict) else ""
     return {
         "kind": "Scale", "apiVersion": "autoscaling/v1",
         "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid"),
@@ -583,6 +591,5 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def _short(obj: dict) -> str:
-    import json
     text = json.dumps(obj, separators=(",", ":"))
     return text if len(text) < 200 else text[:200] + "..."

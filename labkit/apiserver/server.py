@@ -28,7 +28,7 @@ import yaml
 from aiohttp import web
 
 from labkit.api import errors, registry
-from labkit.api.errors import StatusError
+from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
 from labkit.apiserver import discovery, openapi, openapi_v2, tables
@@ -417,7 +417,6 @@ class ApiServer:
         bookmarks = bool(_bool_param(request, "allowWatchBookmarks"))
         if send_initial is not None:
             if q.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
-                from labkit.api.errors import Cause
                 causes = []
                 if q.get("resourceVersionMatch") != "NotOlderThan":
                     causes.append(Cause("resourceVersionMatch", "Forbidden: sendInitialEvents requires setting "
@@ -433,24 +432,12 @@ class ApiServer:
                                      field_selector=q.get("fieldSelector"),
                                      resource_version=q.get("resourceVersion"),
                                      send_initial_events=send_initial, bookmarks=bookmarks)
-        # Errors before the first event (bad selector) are ordinary Status answers.
-        first = asyncio.ensure_future(events.__anext__())
-        try:
-            await asyncio.wait_for(asyncio.shield(first), 0.05)
-        except asyncio.TimeoutError:
-            pass
-        except StopAsyncIteration:
-            pass
-        except StatusError as err:
-            if err.code != 410:
-                raise
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON + ";stream=watch",
                                                        "Cache-Control": "no-cache, private"})
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         table = accept.as_kind == "Table"
         include = request.query.get("includeObject", "Metadata")
-        deadline = time.monotonic() + timeout
 
         async def send(event_type: str, obj: dict) -> None:
             if table and event_type != "BOOKMARK" and event_type != "ERROR":
@@ -461,35 +448,17 @@ class ApiServer:
             await resp.write(line.encode() + b"\n")
 
         try:
-            pending = first
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                done, _ = await asyncio.wait({pending}, timeout=remaining)
-                if not done:
-                    break
-                try:
-                    event_type, obj = pending.result()
-                except StopAsyncIteration:
-                    break
-                except StatusError as err:
-                    await send("ERROR", err.to_status())
-                    break
-                if event_type == "BOOKMARK" and not bookmarks:
-                    pass
-                else:
-                    await send(event_type, obj)
-                pending = asyncio.ensure_future(events.__anext__())
-        except (ConnectionResetError, asyncio.CancelledError):
+            async with asyncio.timeout(timeout):  # the server ends the watch after timeoutSeconds
+                async for event_type, obj in events:
+                    if event_type != "BOOKMARK" or bookmarks:
+                        await send(event_type, obj)
+        except TimeoutError:
             pass
+        except StatusError as err:  # e.g. 410: the resourceVersion was compacted away
+            await send("ERROR", err.to_status())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass  # the client went away
         finally:
-            if not pending.done():
-                pending.cancel()
-                try:
-                    await pending
-                except BaseException:
-                    pass
             await events.aclose()
         try:
             await resp.write_eof()

@@ -307,9 +307,6 @@ class Storage:
         except Compacted as exc:
             raise errors.expired(f"too old resource version: {after_revision} ({exc.compact_revision})") from None
 
-    async def raw(self, key: str) -> tuple[KeyValue | None, int]:
-        revision, kv = await self.etcd.get(key.encode())
-        return kv, revision
 
 
 def _with_rv(obj: dict, revision: int) -> dict:

@@ -163,3 +163,23 @@ async def test_core_and_events_k8s_io_events_are_the_same_objects(http, ns):
         core = await resp.json()
     assert core["apiVersion"] == "v1" and core["message"] == "hello"
     assert core["involvedObject"]["name"] == "x" and core["reportingComponent"] == "labkit/test"
+
+
+async def test_watch_without_initial_events_starts_from_now(http, ns):
+    await create_cm(http, ns, "before")
+    params = {"watch": "1", "sendInitialEvents": "false", "resourceVersionMatch": "NotOlderThan",
+              "allowWatchBookmarks": "true", "timeoutSeconds": "30"}
+    async with http.get(f"/api/v1/namespaces/{ns}/configmaps", params=params) as resp:
+        assert resp.status == 200
+        await asyncio.sleep(0.5)
+        await create_cm(http, ns, "after")
+        events = [e for e in await read_events(resp, 1) if e["type"] != "BOOKMARK"]
+        while not events:
+            events = [e for e in await read_events(resp, 1) if e["type"] != "BOOKMARK"]
+    assert (events[0]["type"], events[0]["object"]["metadata"]["name"]) == ("ADDED", "after")
+
+
+async def test_bad_selector_on_a_watch_is_a_plain_400(http, ns):
+    async with http.get(f"/api/v1/namespaces/{ns}/configmaps", params={"watch": "1", "labelSelector": "a in"}) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["reason"] == "BadRequest"
