@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 from invoke import Exit, task
 
 from labkit.localplane import ApiserverProcess, EtcdProcess, free_port, wait_http_ok
+from labkit.providers.base import PidFile
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,22 +53,28 @@ def _save(state: dict) -> None:
     _state_file().write_text(json.dumps(state, indent=2) + "\n")
 
 
-def _alive(pid: int | None, marker: str) -> bool:
-    """Is ``pid`` still the process we started (its command line names ``marker``)?"""
-    if not pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return marker in cmdline
+# What local.up starts, in start order; each is supervised through <name>.pid (PID and start time).
+COMPONENTS = ("etcd", "apiserver", "controller-manager")
 
 
-MARKERS = {"etcd": "etcd", "apiserver": "labkit.apiserver", "controller-manager": "labkit.controllers.manager"}
+def _pidfile(name: str) -> PidFile:
+    return PidFile(state_dir() / f"{name}.pid")
 
 
 def _kubectl() -> str:
     return shutil.which("kubectl", path=str(REPO / ".venv" / "bin")) or shutil.which("kubectl") or "kubectl"
+
+
+def _ensure(name: str, label: str, start) -> None:
+    """Reuse our running ``name``, or ``start()`` it (which returns its PID once it is ready)."""
+    pidfile = _pidfile(name)
+    pid = pidfile.pid()
+    if pid is not None:
+        print(f"{label}: running (pid {pid})")
+        return
+    pid = start()
+    pidfile.record(pid)
+    print(f"{label}: started (pid {pid})")
 
 
 @task(help={"verify": "run local.verify once it is up"})
@@ -76,47 +82,29 @@ def up(c, verify=False):
     """Start etcd, labkit-apiserver and labkit-controller-manager on loopback (reused when running)."""
     state = _load()
     base = state_dir()
-    state.setdefault("etcd_port", free_port())
-    state.setdefault("etcd_peer_port", free_port())
-    state.setdefault("apiserver_port", free_port())
-    state.setdefault("controller_manager_port", free_port())
-    pids = state.setdefault("pids", {})
+    for port in ("etcd_port", "etcd_peer_port", "apiserver_port", "controller_manager_port"):
+        state.setdefault(port, free_port())
+    _save(state)
 
     etcd = EtcdProcess(data_dir=base / "etcd-data", client_port=state["etcd_port"],
                        peer_port=state["etcd_peer_port"], log_path=base / "etcd.log", detach=True)
-    if _alive(pids.get("etcd"), MARKERS["etcd"]):
-        print(f"etcd: running (pid {pids['etcd']})")
-    else:
-        etcd.start()
-        pids["etcd"] = etcd.proc.pid
-        print(f"etcd: started (pid {pids['etcd']}, {etcd.endpoint})")
-    _save(state)
-
+    _ensure("etcd", f"etcd ({etcd.endpoint})", lambda: etcd.start().proc.pid)
     apiserver = ApiserverProcess(etcd=etcd, insecure_port=state["apiserver_port"], log_path=base / "apiserver.log",
                                  detach=True)
-    if _alive(pids.get("apiserver"), MARKERS["apiserver"]):
-        print(f"labkit-apiserver: running (pid {pids['apiserver']})")
-    else:
-        apiserver.start()
-        pids["apiserver"] = apiserver.proc.pid
-        print(f"labkit-apiserver: started (pid {pids['apiserver']}, {apiserver.url})")
-    _save(state)
+    _ensure("apiserver", f"labkit-apiserver ({apiserver.url})", lambda: apiserver.start().proc.pid)
     kubeconfig = apiserver.kubeconfig(base / "admin.kubeconfig")
     kubeconfig.chmod(0o600)
 
-    if _alive(pids.get("controller-manager"), MARKERS["controller-manager"]):
-        print(f"labkit-controller-manager: running (pid {pids['controller-manager']})")
-    else:
-        port = state["controller_manager_port"]
-        with open(base / "controller-manager.log", "ab") as log:
+    def start_controller_manager() -> int:
+        port, log_path = state["controller_manager_port"], base / "controller-manager.log"
+        with open(log_path, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "labkit.controllers.manager", f"--kubeconfig={kubeconfig}",
                                      f"--port={port}"], stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True, cwd=REPO)
-        wait_http_ok(f"http://127.0.0.1:{port}/healthz", 30, proc,
-                     what=f"labkit-controller-manager (log: {base / 'controller-manager.log'})")
-        pids["controller-manager"] = proc.pid
-        print(f"labkit-controller-manager: started (pid {proc.pid})")
-    _save(state)
+        wait_http_ok(f"http://127.0.0.1:{port}/healthz", 30, proc, what=f"labkit-controller-manager (log: {log_path})")
+        return proc.pid
+
+    _ensure("controller-manager", "labkit-controller-manager", start_controller_manager)
     print(f"\nThe local control plane is up. Point kubectl at it:\n\n    export KUBECONFIG={kubeconfig}\n"
           f"    {_kubectl()} get namespaces\n\nLogs: {base}/*.log   Stop it: invoke local.down")
     if verify:
@@ -156,33 +144,23 @@ def verify_(c):
 @task
 def status(c):
     """What local.up started, and whether it still runs."""
-    state = _load()
-    if not state:
+    if not _load():
         print("nothing started (invoke local.up)")
         return
-    for name, pid in state.get("pids", {}).items():
-        print(f"{name:20} pid {pid:<8} {'running' if _alive(pid, MARKERS[name]) else 'stopped'}")
+    for name in COMPONENTS:
+        pid = _pidfile(name).pid()
+        print(f"{name:20} {'running (pid %d)' % pid if pid else 'stopped'}")
     print(f"kubeconfig: {state_dir() / 'admin.kubeconfig'}")
 
 
 @task(help={"wipe": "also delete etcd's data and the logs"})
 def down(c, wipe=False):
     """Stop the local control plane (by the PIDs local.up recorded)."""
-    state = _load()
-    pids = state.get("pids", {})
-    for name in ("controller-manager", "apiserver", "etcd"):
-        pid = pids.get(name)
-        if _alive(pid, MARKERS[name]):
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if not _alive(pid, MARKERS[name]):
-                    break
-                time.sleep(0.1)
-            else:
-                os.kill(pid, signal.SIGKILL)
+    for name in reversed(COMPONENTS):
+        pidfile = _pidfile(name)
+        pid = pidfile.pid()
+        if pidfile.stop(timeout=10):
             print(f"{name}: stopped (pid {pid})")
-        pids.pop(name, None)
-    _save(state)
     if wipe:
         shutil.rmtree(state_dir())
         print("local state wiped")
