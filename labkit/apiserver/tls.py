@@ -25,19 +25,28 @@ from aiohttp import web
 KUBELET_CLIENT_TLS = web.AppKey("kubelet_client_tls", ssl.SSLContext)
 
 
+def _load_pair(ctx: ssl.SSLContext, cert_file, key_file, cert_flag: str, key_flag: str) -> None:
+    """Load a certificate and its key; a problem names both flags and files."""
+    try:
+        ctx.load_cert_chain(str(cert_file), str(key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"{cert_flag} {cert_file} / {key_flag} {key_file}: {exc}") from None
+
+
+def _load_ca(ctx: ssl.SSLContext, ca_file, flag: str) -> None:
+    try:
+        ctx.load_verify_locations(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"{flag} {ca_file}: {exc}") from None
+
+
 def server_context(cert_file: str | Path, key_file: str | Path, client_ca_file: str | Path | None) -> ssl.SSLContext:
     """The SSLContext of the secure port (TLS 1.2 or newer, as upstream's default minimum)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(str(cert_file), str(key_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"--tls-cert-file {cert_file} / --tls-private-key-file {key_file}: {exc}") from None
+    _load_pair(ctx, cert_file, key_file, "--tls-cert-file", "--tls-private-key-file")
     if client_ca_file:
-        try:
-            ctx.load_verify_locations(cafile=str(client_ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"--client-ca-file {client_ca_file}: {exc}") from None
+        _load_ca(ctx, client_ca_file, "--client-ca-file")
         ctx.verify_mode = ssl.CERT_OPTIONAL  # ask for a certificate; check it when one comes
     ctx.set_alpn_protocols(["http/1.1"])  # aiohttp speaks HTTP/1.1; kubectl offers h2 and http/1.1
     return ctx
@@ -50,15 +59,9 @@ def kubelet_client_context(cert_file: str | Path, key_file: str | Path, ca_file:
     as upstream without the flag)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        ctx.load_cert_chain(str(cert_file), str(key_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"--kubelet-client-certificate {cert_file} / --kubelet-client-key {key_file}: {exc}") from None
+    _load_pair(ctx, cert_file, key_file, "--kubelet-client-certificate", "--kubelet-client-key")
     if ca_file:
-        try:
-            ctx.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"--kubelet-certificate-authority {ca_file}: {exc}") from None
+        _load_ca(ctx, ca_file, "--kubelet-certificate-authority")
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
