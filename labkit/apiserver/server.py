@@ -31,7 +31,7 @@ from labkit.api import errors, registry
 from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
-from labkit.apiserver import discovery, openapi, openapi_v2, tables
+from labkit.apiserver import discovery, kubelet_proxy, openapi, openapi_v2, tables
 from labkit.apiserver.etcd import EtcdUnavailable, RequestTooLarge
 from labkit.apiserver.rest import DeleteOptions, Options, Registry
 from labkit.apiserver.storage import ListResult
@@ -546,18 +546,9 @@ class ApiServer:
                                                  "uid": meta.get("uid")}), Accept(JSON))
         return render(obj, negotiate(request.headers.get("Accept")))
 
-    async def kubelet_subresource(self, request: web.Request, info: RequestInfo) -> web.Response:
-        """pods/log, pods/exec ...: served by the pod's kubelet, which labkit's kubelet issue wires up."""
-        r = info.resource
-        obj = await self.registry.get(r, info.namespace, info.name)
-        if r.kind == "Pod":
-            node = (obj.get("spec") or {}).get("nodeName")
-            if not node:
-                raise errors.bad_request(f'pod {info.name} does not have a host assigned')
-            raise errors.service_unavailable(
-                f'{r.plural}/{info.subresource}: the kubelet on node "{node}" cannot be reached through this '
-                f"apiserver yet (the apiserver-to-kubelet connection comes with labkit's kubelet)")
-        raise errors.service_unavailable(f"{r.plural}/{info.subresource} is not served by this apiserver yet")
+    async def kubelet_subresource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
+        """pods/log, pods/exec, pods/attach ...: answered by the pod's kubelet, through labkit/apiserver/kubelet_proxy.py."""
+        return await kubelet_proxy.serve(request, info, self.registry)
 
 
 def partial(obj: dict) -> dict:
