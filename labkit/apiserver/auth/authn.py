@@ -2,9 +2,10 @@
 
 A request may prove who it is in one of these ways, tried in this order:
 
-1. a **client certificate** signed by ``--client-ca-file`` (checked by TLS
-   during the handshake, see tls.py): user = the subject's CN, groups = its
-   O values (``admin``/``system:masters``, ``system:node:worker-1``/``system:nodes``);
+1. a **client certificate** signed by ``--client-ca-file`` (asked for by TLS,
+   verified here: chain, validity, clientAuth usage; see tls.py): user = the
+   subject's CN, groups = its O values (``admin``/``system:masters``,
+   ``system:node:worker-1``/``system:nodes``);
 2. a **bearer token** (``Authorization: Bearer <token>``), which is either
    - a line of ``--token-auth-file`` (CSV: ``token,user,uid,"group1,group2"``), or
    - a **service-account JWT** signed by the apiserver itself
@@ -15,7 +16,8 @@ A request may prove who it is in one of these ways, tried in this order:
 Every authenticated user also gets the group ``system:authenticated``. A
 request with no credentials is nobody (the gate makes it
 ``system:anonymous`` when ``--anonymous-auth`` is on); a request with bad
-credentials (unknown token, bad signature, expired, wrong audience, bound
+credentials (a client certificate of another CA, expired or not for client
+authentication; an unknown token, bad signature, expired, wrong audience, bound
 pod deleted) is 401 Unauthorized, and the reason goes to the log, never to
 the client, as upstream.
 
@@ -90,34 +92,92 @@ def service_account_user(namespace: str, name: str, uid: str = "", extra: dict |
 
 # -- client certificates ------------------------------------------------------------
 
-def user_from_peer_certificate(peercert: dict | None) -> UserInfo | None:
-    """The user a (TLS-verified) client certificate names: CN and O values; None without a CN."""
-    if not peercert:
-        return None
-    subject = [attr for rdn in peercert.get("subject", ()) for attr in rdn]
-    common_name = next((value for key, value in subject if key == "commonName"), "")
-    if not common_name:
-        return None
-    return UserInfo(common_name, "", tuple(value for key, value in subject if key == "organizationName"))
+def user_from_certificate(cert) -> UserInfo | None:
+    """The user a (verified) certificate names: the subject's CN, its O values as groups; None without a CN."""
+    from labkit.pki.issue import common_name, organizations
+
+    if not common_name(cert):
+        return None  # upstream's CommonNameUserConversion: no user, no error (another authenticator may know it)
+    return UserInfo(common_name(cert), "", organizations(cert))
 
 
 class X509Authenticator:
-    """The client certificate of the TLS connection (verified against --client-ca-file by the handshake)."""
+    """The TLS connection's client certificate, verified here against ``--client-ca-file`` as upstream's x509
+    authenticator does (the handshake only asked for it, see tls.py): it must be signed by a certificate of
+    that file, be within its validity window (and so must the CA), and allow client authentication
+    (extended key usage clientAuth, or no extended key usage at all, as Go's x509). A certificate that fails
+    raises InvalidCredentials (401); a request without one is not this authenticator's.
 
-    def __init__(self, client_ca_file: str | Path | None = None):
-        if client_ca_file:  # the TLS context trusts it; read it here too, so a bad file stops the start
-            from cryptography import x509
-            try:
-                x509.load_pem_x509_certificates(Path(client_ca_file).read_bytes())
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"--client-ca-file {client_ca_file}: "
-                                 f"{getattr(exc, 'strerror', None) or exc}") from None
+    The client's own intermediates are not available to Python 3.11's ssl, so a client certificate must be
+    signed directly by a certificate of the CA file (as all of labkit.pki's are; a bundle may hold several).
+    A verified certificate is remembered by its SHA-256 (keep-alive clients send one request after another);
+    its validity window is checked again on every use, and a refused one is never remembered.
+    """
+
+    CACHE_SIZE = 1024
+
+    def __init__(self, client_ca_file: str | Path):
+        from cryptography import x509
+        from cryptography.x509.verification import Criticality, ExtensionPolicy, Store
+
+        try:
+            roots = x509.load_pem_x509_certificates(Path(client_ca_file).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--client-ca-file {client_ca_file}: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        self.store = Store(roots)
+        # The Web PKI's end-entity rules, except that a client certificate need not name a host (no SAN)
+        self.ee_policy = ExtensionPolicy.webpki_defaults_ee().may_be_present(
+            x509.SubjectAlternativeName, Criticality.AGNOSTIC, None)
+        self.ca_policy = ExtensionPolicy.webpki_defaults_ca()
+        self.verified: OrderedDict[bytes, tuple[UserInfo | None, float, float]] = OrderedDict()
 
     def authenticate(self, request: web.Request) -> UserInfo | None:
         transport = request.transport
-        if transport is None or transport.get_extra_info("sslcontext") is None:
+        ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        if ssl_object is None:
             return None
-        return user_from_peer_certificate(transport.get_extra_info("peercert"))
+        der = ssl_object.getpeercert(binary_form=True)  # as sent: the handshake did not verify it
+        if not der:
+            return None
+        return self.verify(der)
+
+    def verify(self, der: bytes, now: float | None = None) -> UserInfo | None:
+        """The user of a DER client certificate that verifies against the client CA; InvalidCredentials if not."""
+        from datetime import datetime, timezone
+
+        from cryptography import x509
+        from cryptography.x509.verification import PolicyBuilder, VerificationError
+
+        now = time.time() if now is None else now
+        fingerprint = hashlib.sha256(der).digest()
+        known = self.verified.get(fingerprint)
+        if known is not None and known[1] <= now <= known[2]:
+            self.verified.move_to_end(fingerprint)
+            return known[0]
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise InvalidCredentials(f"client certificate: unreadable: {exc}") from None
+        verifier = (PolicyBuilder().store(self.store).time(datetime.fromtimestamp(now, timezone.utc))
+                    .extension_policies(ca_policy=self.ca_policy, ee_policy=self.ee_policy).build_client_verifier())
+        try:
+            verified = verifier.verify(cert, [])
+        except VerificationError as exc:
+            raise InvalidCredentials(f"verifying certificate {_describe(cert)} failed: {exc}") from None
+        not_before = max(c.not_valid_before_utc.timestamp() for c in verified.chain)
+        not_after = min(c.not_valid_after_utc.timestamp() for c in verified.chain)
+        user = user_from_certificate(cert)
+        self.verified[fingerprint] = (user, not_before, not_after)
+        while len(self.verified) > self.CACHE_SIZE:
+            self.verified.popitem(last=False)
+        return user
+
+
+def _describe(cert) -> str:
+    """How upstream's log names a certificate: subject, serial number and validity."""
+    return (f"subject={cert.subject.rfc4514_string()!r} SN={cert.serial_number} "
+            f"valid {cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}..{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}")
 
 
 # -- bearer tokens ------------------------------------------------------------------
@@ -336,12 +396,20 @@ class RequestAuthenticator:
         self.cache = cache if cache is not None else TokenCache()
 
     async def authenticate(self, request: web.Request) -> UserInfo | None:
+        bad_certificate = None
         if self.x509 is not None:
-            user = self.x509.authenticate(request)
-            if user is not None:
-                return with_authenticated_group(user)
+            try:
+                user = self.x509.authenticate(request)
+            except InvalidCredentials as exc:
+                bad_certificate = exc  # upstream's union: a good bearer token may still authenticate
+            else:
+                if user is not None:
+                    return with_authenticated_group(user)
         token = bearer_token(request)
         if token is None:
+            if bad_certificate is not None:  # never anonymous: upstream fails the request on an error
+                log.info("%s %s from %s: 401: %s", request.method, request.path, request.remote, bad_certificate)
+                raise errors.unauthorized()
             return None
         try:
             user, _ = await self.authenticate_token(token)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import kubernetes
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from kubernetes.client.rest import ApiException
@@ -142,65 +143,110 @@ def test_python_client_with_the_admin_certificate(secure_apiserver):
     assert review.status.user_info.groups == ["system:masters", "system:authenticated"]
 
 
-def test_a_certificate_from_another_ca_never_reaches_the_api(secure_apiserver, tmp_path):
-    """A stranger's certificate ends the TLS handshake (Python's ssl checks it there): nothing is written."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+# A bad client certificate: the handshake only asks for it (tls.py), the x509 authenticator refuses it with
+# upstream's 401, for the real kubectl, the Python client and a plain HTTPS client alike; nothing is written.
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "admin")])
-    now = time.time()
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(datetime.fromtimestamp(now - 60, timezone.utc))
-            .not_valid_after(datetime.fromtimestamp(now + 3600, timezone.utc))
-            .sign(key, hashes.SHA256()))
-    (tmp_path / "stranger.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "stranger.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                              serialization.PrivateFormat.PKCS8,
-                                                              serialization.NoEncryption()))
-    before = len(audit_events(secure_apiserver))
-    refused_at_handshake(secure_apiserver, tmp_path / "stranger.crt", tmp_path / "stranger.key")
-    # TLS 1.2 would report the alert (unknown ca); with TLS 1.3 the client sees a closed connection.
-    # Either way no request reached HTTP: not even the audit log saw one.
-    assert [e["verb"] for e in audit_events(secure_apiserver)[before:]] == ["get"]  # only the check's read
+def stranger_pair(tmp_path: Path, common_name: str = "admin") -> tuple[Path, Path]:
+    """admin/system:masters signed by a CA of another lab (labkit.pki's own CA code, a new key)."""
+    from labkit.pki.ca import new_ca
+    from labkit.pki.identities import CLUSTER_CA, Identity
+    from labkit.pki.issue import issue
+
+    other_ca = new_ca("ca", "labkit-ca", datetime.now(timezone.utc))  # same name as the lab's: only the key differs
+    pair = issue(Identity("stranger", CLUSTER_CA, common_name, ("system:masters",), ("client",), (), (), None, "t"),
+                 other_ca, datetime.now(timezone.utc))
+    pair.save(tmp_path)
+    return tmp_path / "stranger.crt", tmp_path / "stranger.key"
 
 
-def refused_at_handshake(server, cert: Path, key: Path) -> None:
-    """The certificate never gets an HTTP request through: TLS ends first, and nothing is written."""
+def lab_admin_pair(server, tmp_path: Path, issued: datetime, usages=("client",)) -> tuple[Path, Path]:
+    """An admin/system:masters certificate of the lab's own CA, as if issued at ``issued`` (valid a year)."""
+    from labkit.pki.ca import read_ca
+    from labkit.pki.identities import CLUSTER_CA, Identity
+    from labkit.pki.issue import issue
+
+    pair = issue(Identity("lab-admin", CLUSTER_CA, "admin", ("system:masters",), tuple(usages), (), (), None, "t"),
+                 read_ca(server.lab.pki, "ca"), issued)
+    pair.save(tmp_path)
+    return tmp_path / "lab-admin.crt", tmp_path / "lab-admin.key"
+
+
+def cert_kubeconfig(server, cert: Path, key: Path) -> Path:
+    config = server.kubeconfig("admin")
+    doc = yaml.safe_load(config.read_text())
+    doc["users"][0]["user"] = {"client-certificate": str(cert), "client-key": str(key)}
+    config.write_text(yaml.safe_dump(doc))
+    return config
+
+
+def refused_with_401(server, cert: Path, key: Path, token: str | None = None) -> None:
+    """Each client gets upstream's 401 for this certificate, and the create it tried wrote nothing."""
+    name = f"written-{uuid.uuid4().hex[:6]}"
+    result = server.kubectl(cert_kubeconfig(server, cert, key), "create", "namespace", name)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: You must be logged in to the server (Unauthorized)"
+    result = server.kubectl(cert_kubeconfig(server, cert, key), "get", "pods", "-A")
+    # a get starts with discovery: client-go words that 401 as it does against upstream
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == ("error: You must be logged in to the server "
+                                                      "(the server has asked for the client to provide credentials)")
+
+    config = kubernetes.client.Configuration()
+    config.host, config.ssl_ca_cert = server.url, str(server.lab.pki / "ca.crt")
+    config.cert_file, config.key_file = str(cert), str(key)
+    with pytest.raises(ApiException) as refused:
+        kubernetes.client.CoreV1Api(kubernetes.client.ApiClient(config)).create_namespace({"metadata": {"name": name}})
+    assert refused.value.status == 401 and json.loads(refused.value.body) == UNAUTHORIZED
+
     ctx = ssl.create_default_context(cafile=str(server.lab.pki / "ca.crt"))
     ctx.load_cert_chain(str(cert), str(key))
-    name = f"written-{uuid.uuid4().hex[:6]}"
     request = urllib.request.Request(server.url + "/api/v1/namespaces", method="POST",
                                      data=json.dumps({"metadata": {"name": name}}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
-        with urllib.request.urlopen(request, context=ctx, timeout=30) as resp:
-            resp.read()
+                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as plain:
+        urllib.request.urlopen(request, context=ctx, timeout=30)
+    assert plain.value.code == 401 and json.loads(plain.value.read()) == UNAUTHORIZED
+
     with pytest.raises(ApiException) as missing:
         kubernetes.client.CoreV1Api(server.insecure_client()).read_namespace(name)
     assert missing.value.status == 404
 
 
-def test_an_expired_certificate_of_the_lab_ca_is_refused(secure_apiserver, tmp_path):
-    from labkit.pki.ca import read_ca
-    from labkit.pki.identities import CLUSTER_CA, Identity
-    from labkit.pki.issue import issue
+def test_a_certificate_from_another_ca_is_401(secure_apiserver, tmp_path):
+    """admin/system:masters, but signed by a stranger: upstream's 401, never anonymous, nothing written."""
+    before = len(audit_events(secure_apiserver))
+    refused_with_401(secure_apiserver, *stranger_pair(tmp_path))
+    refused = [e for e in audit_events(secure_apiserver)[before:] if e["responseStatus"]["code"] == 401]
+    assert refused and all(e["user"] == {} or e["user"].get("username") != "admin" for e in refused)
 
+
+def test_an_expired_certificate_of_the_lab_ca_is_401(secure_apiserver, tmp_path):
     long_ago = datetime.now(timezone.utc) - timedelta(days=800)  # valid a year from then: expired now
-    pair = issue(Identity("old-admin", CLUSTER_CA, "admin", ("system:masters",), ("client",), (), (), None, "test"),
-                 read_ca(secure_apiserver.lab.pki, "ca"), long_ago)
-    pair.save(tmp_path)
-    assert pair.cert.not_valid_after_utc < datetime.now(timezone.utc)
-    refused_at_handshake(secure_apiserver, tmp_path / "old-admin.crt", tmp_path / "old-admin.key")
+    cert, key = lab_admin_pair(secure_apiserver, tmp_path, long_ago)
+    from labkit.pki.ca import load_certificate
+    assert load_certificate(cert).not_valid_after_utc < datetime.now(timezone.utc)
+    refused_with_401(secure_apiserver, cert, key)
+
+
+def test_a_not_yet_valid_certificate_of_the_lab_ca_is_401(secure_apiserver, tmp_path):
+    refused_with_401(secure_apiserver, *lab_admin_pair(secure_apiserver, tmp_path,
+                                                       datetime.now(timezone.utc) + timedelta(days=2)))
 
 
 def test_a_server_only_certificate_is_no_client_certificate(secure_apiserver):
     """apiserver.crt is signed by the lab CA but allows only serverAuth: it cannot log in (as upstream)."""
     pki = secure_apiserver.lab.pki
-    refused_at_handshake(secure_apiserver, pki / "apiserver.crt", pki / "apiserver.key")
+    refused_with_401(secure_apiserver, pki / "apiserver.crt", pki / "apiserver.key")
+
+
+def test_a_good_token_still_authenticates_beside_a_bad_certificate(secure_apiserver, security_lab, tmp_path):
+    """Upstream's authenticator union: a certificate that fails does not stop a valid bearer token."""
+    cert, key = stranger_pair(tmp_path)
+    config = cert_kubeconfig(secure_apiserver, cert, key)
+    doc = yaml.safe_load(config.read_text())
+    doc["users"][0]["user"]["token"] = security_lab.token_of("alice")
+    config.write_text(yaml.safe_dump(doc))
+    assert whoami(secure_apiserver, config)["username"] == "alice"
 
 
 @pytest.mark.parametrize("flags,message", [

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.apiserver.auth import tokens
-from labkit.apiserver.auth.authn import TokenFile, user_from_peer_certificate
+from labkit.apiserver.auth.authn import InvalidCredentials, TokenFile, X509Authenticator
 from labkit.pki import serviceaccount
 
 CLAIMS = {"iss": "https://kubernetes.default.svc.cluster.local", "sub": "system:serviceaccount:web:robot",
@@ -172,13 +172,83 @@ def test_token_file_errors_name_the_line(tmp_path, text, message):
         TokenFile.load(path)
 
 
-def test_user_from_a_client_certificate_subject():
-    peer = {"subject": ((("organizationName", "system:nodes"),), (("organizationName", "ops"),),
-                        (("commonName", "system:node:worker-1"),))}
-    user = user_from_peer_certificate(peer)
+# -- client certificates: verified by the x509 authenticator, not by the TLS handshake (see tls.py) --------
+
+@pytest.fixture(scope="module")
+def client_ca(tmp_path_factory):
+    """A lab CA as labkit.pki makes it, its ca.crt on disk (--client-ca-file), and an issuer of leaves."""
+    from datetime import datetime, timezone
+
+    from labkit.pki.ca import new_ca
+
+    pki = tmp_path_factory.mktemp("client-ca")
+    ca = new_ca("ca", "labkit-ca", datetime.now(timezone.utc))
+    ca.save(pki)
+    return ca, pki / "ca.crt"
+
+
+def leaf(ca, cn="system:node:worker-1", orgs=("system:nodes", "ops"), usages=("client",), days_ago=0):
+    """DER of a certificate labkit.pki issues for an identity, as of ``days_ago`` days back (valid a year)."""
+    from datetime import datetime, timedelta, timezone
+
+    from labkit.pki.identities import CLUSTER_CA, Identity
+    from labkit.pki.issue import issue
+
+    when = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    pair = issue(Identity("x", CLUSTER_CA, cn, tuple(orgs), tuple(usages), (), (), None, "test"), ca, when)
+    return pair.cert.public_bytes(serialization.Encoding.DER)
+
+
+def test_a_client_certificate_of_the_ca_is_its_cn_and_o(client_ca):
+    ca, ca_file = client_ca
+    user = X509Authenticator(ca_file).verify(leaf(ca))
     assert (user.name, user.groups) == ("system:node:worker-1", ("system:nodes", "ops"))
-    assert user_from_peer_certificate({"subject": ((("organizationName", "x"),),)}) is None  # no CN: nobody
-    assert user_from_peer_certificate(None) is None
+    assert X509Authenticator(ca_file).verify(leaf(ca, usages=("server", "client"))).name == "system:node:worker-1"
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("impostor", "signature does not match"),  # another CA of the same name signed it
+    ("stranger", "candidates exhausted"),  # another CA signed it
+    ("expired", "cert is not valid at validation time"),
+    ("server-only", "required EKU not found"),
+])
+def test_a_bad_client_certificate_is_invalid_credentials(client_ca, case, reason):
+    from datetime import datetime, timezone
+
+    from labkit.pki.ca import new_ca
+
+    ca, ca_file = client_ca
+    der = {"impostor": lambda: leaf(new_ca("other", "labkit-ca", datetime.now(timezone.utc))),
+           "stranger": lambda: leaf(new_ca("other", "someone-else", datetime.now(timezone.utc))),
+           "expired": lambda: leaf(ca, days_ago=400),
+           "server-only": lambda: leaf(ca, usages=("server",))}[case]()
+    with pytest.raises(InvalidCredentials, match=reason):
+        X509Authenticator(ca_file).verify(der)
+
+
+def test_a_verified_certificate_is_remembered_but_its_window_still_counts(client_ca):
+    import time
+
+    from cryptography import x509
+
+    ca, ca_file = client_ca
+    der = leaf(ca)
+    authenticator = X509Authenticator(ca_file)
+    assert authenticator.verify(der).name == "system:node:worker-1"
+    assert len(authenticator.verified) == 1
+    not_after = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    with pytest.raises(InvalidCredentials, match="not valid at validation time"):
+        authenticator.verify(der, now=not_after + 1)  # the remembered answer is not used past the window
+    with pytest.raises(InvalidCredentials, match="not valid at validation time"):
+        authenticator.verify(der, now=time.time() - 3 * 86400)  # not yet valid: before its notBefore
+    with pytest.raises(InvalidCredentials, match="unreadable"):
+        authenticator.verify(b"not a certificate")
+
+
+def test_a_bad_client_ca_file_names_the_flag(tmp_path):
+    (tmp_path / "ca.crt").write_text("nope")
+    with pytest.raises(ValueError, match="--client-ca-file .*ca.crt"):
+        X509Authenticator(tmp_path / "ca.crt")
 
 
 # -- the token success cache (upstream's TokenSuccessCacheTTL: 10 s, failures never cached) -------
