@@ -232,12 +232,30 @@ class Policy:
         return "None"
 
 
-def object_ref(attrs: Attributes) -> dict | None:
+def object_ref(attrs: Attributes, created_name: str = "") -> dict | None:
+    """What the request is about; a create names the object it made (the URL has no name then)."""
     if not attrs.resource_request:
         return None
-    ref = {"resource": attrs.resource, "namespace": attrs.namespace, "name": attrs.name,
+    name = attrs.name or (created_name if attrs.verb == "create" else "")
+    ref = {"resource": attrs.resource, "namespace": attrs.namespace, "name": name,
            "apiGroup": attrs.api_group, "apiVersion": attrs.api_version, "subresource": attrs.subresource}
     return {k: v for k, v in ref.items() if v}  # upstream omits empty fields
+
+
+def created_name(resp: web.StreamResponse) -> str:
+    """The name of the object a create answered with, as upstream's audit takes it from the request's object:
+    so not a name the server generated (``generateName``), which the request did not have."""
+    body = getattr(resp, "body", None)
+    if not isinstance(body, bytes) or not 200 <= resp.status < 300 or not body.startswith(b"{"):
+        return ""
+    try:
+        meta = json.loads(body).get("metadata") or {}
+    except (ValueError, AttributeError):
+        return ""
+    name, generate = meta.get("name") or "", meta.get("generateName") or ""
+    if not isinstance(name, str) or (generate and name.startswith(generate)):
+        return ""
+    return name
 
 
 def source_ips(request: web.Request) -> list[str]:
@@ -289,12 +307,16 @@ class AuditLog:
         audit_id = request.headers.get("Audit-Id") or str(uuid.uuid4())
         request["audit_id"] = audit_id  # the Audit-Id header of the answer (add_audit_id_header)
         status: dict = {"metadata": {}}
+        name = ""  # of the object a create made, or tried to make
         try:
             resp = await handler(request)
             status["code"] = resp.status
+            if request.method == "POST":
+                name = created_name(resp)
         except StatusError as err:
             resp = status_response(err)
             status.update({"status": "Failure", "message": err.message, "reason": err.reason, "code": err.code})
+            name = err.name or ""  # AlreadyExists, Invalid, quota exceeded ... name the object
         except web.HTTPException as exc:
             status["code"] = exc.status
             self.record(request, audit_id, status, received)
@@ -303,7 +325,7 @@ class AuditLog:
             status["code"] = 500
             self.record(request, audit_id, status, received)
             raise
-        self.record(request, audit_id, status, received)
+        self.record(request, audit_id, status, received, name)
         return resp
 
     def install(self, app: web.Application) -> None:
@@ -315,7 +337,8 @@ class AuditLog:
         if "audit_id" in request:
             response.headers["Audit-Id"] = request["audit_id"]
 
-    def record(self, request: web.Request, audit_id: str, status: dict, received: float) -> None:
+    def record(self, request: web.Request, audit_id: str, status: dict, received: float,
+               created: str = "") -> None:
         user = self.user_of(request)
         attrs = request_attributes(request, user or UserInfo(""))
         if self.policy is not None and self.policy.level_for(attrs) == "None":
@@ -329,7 +352,7 @@ class AuditLog:
         agent = request.headers.get("User-Agent")
         if agent:
             event["userAgent"] = agent
-        ref = object_ref(attrs)
+        ref = object_ref(attrs, created)
         if ref:
             event["objectRef"] = ref
         event["responseStatus"] = status

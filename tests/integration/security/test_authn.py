@@ -746,7 +746,8 @@ def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, name
     assert event["user"] == {"username": "admin", "groups": ["system:masters", "system:authenticated"]}
     assert event["sourceIPs"] == ["127.0.0.1"]
     assert event["userAgent"].startswith("Python-urllib")
-    assert event["objectRef"] == {"resource": "configmaps", "namespace": namespace, "apiVersion": "v1"}
+    assert event["objectRef"] == {"resource": "configmaps", "namespace": namespace, "name": "settings",
+                                  "apiVersion": "v1"}
     assert event["responseStatus"] == {"metadata": {}, "code": 201}
     assert event["requestReceivedTimestamp"] <= event["stageTimestamp"]
     assert "s3cr3t" not in secure_apiserver.audit_log.read_text()  # Metadata level: no bodies
@@ -790,6 +791,25 @@ def test_audit_log_records_each_request_at_metadata_level(secure_apiserver, name
     assert event["objectRef"] == {"resource": "serviceaccounts", "namespace": namespace, "name": "nobody",
                                   "apiVersion": "v1", "subresource": "token"}
     assert event["responseStatus"]["code"] == 404
+
+
+def test_audit_log_names_the_object_a_create_made(secure_apiserver, namespace):
+    """Upstream's objectRef.name on a create comes from the request's object: a named create has it (whatever
+    the outcome after decoding), a generateName create does not (the request had no name), nor a create that
+    authorization refused (the body was never read)."""
+    config = secure_apiserver.kubeconfig("admin")
+    before = len(audit_events(secure_apiserver))
+    # kubectl's typed create sends protobuf
+    assert secure_apiserver.kubectl(config, "create", "configmap", "named", "-n", namespace).returncode == 0
+    assert secure_apiserver.kubectl(config, "create", "configmap", "named", "-n", namespace).returncode == 1
+    generated = {"metadata": {"generateName": "gen-"}}
+    status, body, _ = https(secure_apiserver, f"/api/v1/namespaces/{namespace}/configmaps", cert="admin",
+                            method="POST", body=generated)
+    assert status == 201 and body["metadata"]["name"].startswith("gen-")
+    creates = [(e["objectRef"], e["responseStatus"]["code"]) for e in audit_events(secure_apiserver)[before:]
+               if e["verb"] == "create" and e["objectRef"]["resource"] == "configmaps"]
+    ref = {"resource": "configmaps", "namespace": namespace, "apiVersion": "v1"}
+    assert creates == [({**ref, "name": "named"}, 201), ({**ref, "name": "named"}, 409), (ref, 201)]
 
 
 def test_audit_log_rotates_at_maxsize_and_keeps_maxbackup(security_lab, tmp_path_factory):
