@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="plain-HTTP port on 127.0.0.1 only, for development and tests (0 = off)")
     p.add_argument("--advertise-address", default="",
                    help="this apiserver's address for the kubernetes Service's endpoints")
+    p.add_argument("--event-ttl", type=parse_duration, default=3600,
+                   help="how long events are kept after their last write, e.g. 1h, 30m, 90s (default 1h; 0: forever)")
     p.add_argument("--service-cluster-ip-range", default="10.32.0.0/24", help="CIDR the Service IPs come from")
     p.add_argument("--service-node-port-range", default="30000-32767", help="range NodePorts come from")
     p.add_argument("--enable-admission-plugins", default="",
@@ -230,7 +232,7 @@ async def serve(args: argparse.Namespace) -> None:
     transformer = None
     if args.encryption_provider_config:
         transformer = EncryptionTransformer(load_encryption_config(args.encryption_provider_config), args.etcd_prefix)
-    storage = Storage(etcd, args.etcd_prefix, transformer=transformer)
+    storage = Storage(etcd, args.etcd_prefix, transformer=transformer, ttls={"events": args.event_ttl})
     ips = ClusterIPAllocator(etcd, args.etcd_prefix, args.service_cluster_ip_range)
     ports = NodePortAllocator(etcd, args.etcd_prefix, args.service_node_port_range)
     register_plugin("NodeRestriction", NodeRestriction)  # lives with the Node authorizer
@@ -318,12 +320,27 @@ async def serve(args: argparse.Namespace) -> None:
     await etcd.close()
 
 
+def run_event_loop(main_coroutine) -> None:
+    """Run the server on uvloop (libuv's event loop: 10-15% less CPU per request) when it is installed.
+
+    Only this process's own loop changes: nothing sets a global event loop policy, so code that
+    imports the apiserver into another loop (tests under pytest-asyncio) keeps asyncio's.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main_coroutine)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main_coroutine)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1 else logging.WARNING,
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        asyncio.run(serve(args))
+        run_event_loop(serve(args))
     except ValueError as exc:
         print(f"labkit-apiserver: {exc}", file=sys.stderr)
         return 2

@@ -28,8 +28,7 @@ from labkit.api.patch import apply_patch
 from labkit.api.registry import Resource
 from labkit.api.schema import drop_unknown_fields
 from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
-from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, \
-    unknown_fields_error, validate
+from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate
 from labkit.apiserver import strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
@@ -48,6 +47,10 @@ class Options:
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: list[str] = field(default_factory=list)  # filled in: the answer's Warning headers
     user: Any = None  # who asks (labkit.apiserver.auth.UserInfo); None on the insecure port
+    # Keys the request body had twice (server.decode_body): JSON paths ("spec.paused"), or for a YAML
+    # body go-yaml's messages ('line 5: key "name" already set in map'). Reported like unknown fields.
+    duplicate_fields: list[str] = field(default_factory=list)
+    duplicates_are_yaml_lines: bool = False
 
 
 @dataclass
@@ -184,15 +187,18 @@ class Registry:
         return obj
 
     def unknown_field_check(self, resource: Resource, obj: dict, options: Options) -> None:
+        """fieldValidation: unknown and repeated fields are a 400 (Strict), warnings (Warn) or dropped (Ignore)."""
         if options.field_validation == "Ignore":
             drop_unknown_fields(resource.api_version, resource.kind, obj)
             return
         paths = unknown_fields(resource, obj)
-        if not paths:
+        if not paths and not options.duplicate_fields:
             return
+        problems = strict_decoding_problems(obj, paths, options)
         if options.field_validation == "Strict":
-            raise unknown_fields_error(resource, paths)
-        options.warnings.extend(unknown_field_warnings(paths))
+            raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                     f'{resource.kind}: strict decoding error: {", ".join(problems)}')
+        options.warnings.extend(problems)
         drop_unknown_fields(resource.api_version, resource.kind, obj)
 
     def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
@@ -525,6 +531,42 @@ class Registry:
             translated = translate(event, match)
             if translated is not None:
                 yield translated
+
+
+def strict_decoding_problems(obj: dict, unknown: list[str], options: Options) -> list[str]:
+    """Upstream's strict decoding errors, one text each: unknown and repeated fields.
+
+    JSON: in document order, a field both unknown and repeated named once, as
+    unknown (upstream's typed decoder skips unknown fields). YAML: go-yaml's
+    repeated-key lines first, as one entry when strict, then the unknown fields.
+    """
+    unknown_texts = unknown_field_warnings(unknown)
+    repeated = options.duplicate_fields
+    if not repeated:
+        return unknown_texts
+    if options.duplicates_are_yaml_lines:
+        if options.field_validation == "Strict":
+            return ["yaml: unmarshal errors:\n  " + "\n  ".join(repeated)] + unknown_texts
+        return repeated + unknown_texts
+    unknown_set, repeated_set = set(unknown), set(repeated)
+    problems: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                child = f"{path}.{key}" if path else key
+                if child in unknown_set:
+                    problems.append(f'unknown field "{child}"')
+                    continue  # nothing below an unknown field is looked at
+                if child in repeated_set:
+                    problems.append(f'duplicate field "{child}"')
+                walk(sub, child)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{path}[{i}]")
+
+    walk(obj, "")
+    return problems
 
 
 def translate(event: StoredEvent, match: Callable[[dict], bool] | None) -> tuple[str, dict] | None:

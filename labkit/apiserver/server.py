@@ -17,7 +17,6 @@ Everything about objects themselves happens in rest.py (the registry).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -31,7 +30,7 @@ from labkit.api import errors, registry
 from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import PATCH_TYPES
 from labkit.api.registry import Resource
-from labkit.apiserver import discovery, kubelet_proxy, openapi, openapi_v2, tables
+from labkit.apiserver import codec, discovery, kubelet_proxy, openapi, openapi_v2, tables
 from labkit.apiserver.etcd import EtcdUnavailable, RequestTooLarge
 from labkit.apiserver.rest import DeleteOptions, Options, Registry
 from labkit.apiserver.storage import ListResult
@@ -129,7 +128,7 @@ def render(data: Any, accept: Accept, status: int = 200, warnings: list[str] | N
         body = yaml.safe_dump(data, sort_keys=False).encode()
         ctype = YAML
     else:
-        body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+        body = codec.dumps(data)
         ctype = content_type or JSON
     headers = {"Content-Type": ctype}
     resp = web.Response(body=body, status=status, headers=headers)
@@ -141,7 +140,7 @@ def render(data: Any, accept: Accept, status: int = 200, warnings: list[str] | N
 
 
 def status_response(err: StatusError) -> web.Response:
-    resp = web.Response(body=json.dumps(err.to_status()).encode(), status=err.code,
+    resp = web.Response(body=codec.dumps(err.to_status()), status=err.code,
                         headers={"Content-Type": JSON})
     if err.retry_after_seconds:
         resp.headers["Retry-After"] = str(err.retry_after_seconds)
@@ -160,8 +159,13 @@ async def read_body(request: web.Request) -> bytes:
     return bytes(body)
 
 
-def decode_body(raw: bytes, content_type: str | None, resource: Resource | None = None) -> Any:
-    """A JSON or YAML request body as Python data; anything else is 415, a syntax error 400."""
+def decode_body(raw: bytes, content_type: str | None, resource: Resource | None = None,
+                options: Options | None = None) -> Any:
+    """A JSON or YAML request body as Python data; anything else is 415, a syntax error 400.
+
+    With ``options`` (a create or update) the keys the body repeats are noted in
+    ``options.duplicate_fields``: fieldValidation reports them with the unknown fields.
+    """
     media = (content_type or JSON).split(";", 1)[0].strip().lower()
     if media in ("", "*/*"):
         media = JSON
@@ -183,15 +187,17 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
     if not text.strip():
         raise errors.bad_request(f"the request body is empty: expected a {what}")
     try:
-        if media == JSON:
-            return json.loads(text)
-        return yaml.safe_load(text)
+        data, repeated = codec.decode_request(text, yaml_body=media != JSON)
     except (ValueError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if resource is not None:
             raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
                                      f"{resource.kind}: {reason}") from None
         raise errors.bad_request(f"the request body could not be decoded: {reason}") from None
+    if options is not None and repeated:
+        options.duplicate_fields = repeated
+        options.duplicates_are_yaml_lines = media != JSON
+    return data
 
 
 def write_options(request: web.Request) -> Options:
@@ -444,8 +450,7 @@ class ApiServer:
                 obj = tables.to_table(info.resource, [obj], include_object=include)
             elif accept.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList") and event_type != "ERROR":
                 obj = partial(obj)
-            line = json.dumps({"type": event_type, "object": obj}, separators=(",", ":"), ensure_ascii=False)
-            await resp.write(line.encode() + b"\n")
+            await resp.write(codec.dumps({"type": event_type, "object": obj}) + b"\n")
 
         try:
             async with asyncio.timeout(timeout):  # the server ends the watch after timeoutSeconds
@@ -469,7 +474,7 @@ class ApiServer:
     async def create(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource
         options = write_options(request)
-        body = decode_body(await read_body(request), request.headers.get("Content-Type"), r)
+        body = decode_body(await read_body(request), request.headers.get("Content-Type"), r, options)
         computed = reg.subresource_handlers.get((r.group, r.plural, info.subresource or "")) \
             if info.subresource else reg.virtual.get((r.group, r.plural))
         if computed is not None:  # reviews, token requests: answered, not stored
@@ -496,7 +501,7 @@ class ApiServer:
             body = decode_body(raw, request.headers.get("Content-Type"))
             obj = await reg.update_scale(r, info.namespace, info.name, None, body, None, options)
             return render(obj, Accept(JSON))
-        body = decode_body(raw, request.headers.get("Content-Type"), r)
+        body = decode_body(raw, request.headers.get("Content-Type"), r, options)
         self.verb_allowed(info, "update")
         obj = await reg.update(r, info.namespace, info.name, body, options, info.subresource)
         return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)

@@ -18,12 +18,18 @@ filled in on every read. So:
 Writes may carry extra compares and operations for other keys (a Service and
 the IP it takes from the allocator are written in one transaction), so what
 belongs together is committed together or not at all.
+
+Some objects expire: Events live ``--event-ttl`` (1h) after their last write.
+Their keys are attached to an etcd **lease**, and etcd deletes them (a DELETE
+in every watch) when the lease runs out. One lease serves many writes
+(:class:`LeaseManager`, as upstream's): a lease per event would cost etcd a
+grant and a timer for each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import json
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable
@@ -31,6 +37,7 @@ from typing import AsyncIterator, Awaitable, Callable
 from labkit.api import errors
 from labkit.api.conversion import convert
 from labkit.api.registry import Resource
+from labkit.apiserver import codec
 from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, prefix_end
 
 # A write that lost a race (etcd's compare failed) reads again and retries, as
@@ -53,11 +60,11 @@ def encode(obj: dict) -> bytes:
     meta = obj.get("metadata") or {}
     if "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return codec.dumps(obj)
 
 
 def decode(resource: Resource, value: bytes, revision: int) -> dict:
-    obj = json.loads(value)
+    obj = codec.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return convert(obj, resource.api_version, resource.kind)
 
@@ -113,20 +120,20 @@ class StoredEvent:
 
 def encode_continue(revision: int, next_key: str) -> str:
     token = {"v": "meta.k8s.io/v1", "rv": revision, "start": next_key}
-    return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(codec.dumps(token)).decode().rstrip("=")
 
 
 def decode_continue(token: str) -> tuple[int, str]:
     try:
         padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded))
+        data = codec.loads(base64.urlsafe_b64decode(padded))
         if data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("rv"), int) or \
                 not isinstance(data.get("start"), str):
             raise ValueError
         if "/" in data["start"].rstrip("\x00") and ".." in data["start"]:
             raise ValueError
         return data["rv"], data["start"]
-    except (ValueError, TypeError, json.JSONDecodeError):
+    except (ValueError, TypeError):  # a JSON syntax error is a ValueError too
         raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
                                  "(version meta.k8s.io/v1)") from None
 
@@ -156,11 +163,61 @@ class Transformer:
         return False
 
 
+class LeaseManager:
+    """Hands out etcd leases for expiring objects, one lease for a window of writes (upstream's leaseManager).
+
+    A write asking for ``ttl`` seconds gets the current lease while that lease
+    still outlives ``ttl`` and expires at most ``reuse`` seconds later than a
+    lease of its own would, where ``reuse`` is 5% of the ttl and at most 60 s;
+    else a new lease of ``ttl + reuse`` seconds is granted. So an object lives
+    between ttl and ttl + reuse seconds after its last write, and with the
+    default --event-ttl of 1h a busy cluster needs one lease a minute. A lease
+    also serves at most 1000 writes.
+    """
+
+    REUSE_PERCENT = 0.05
+    MAX_REUSE_SECONDS = 60
+    MAX_OBJECTS = 1000
+
+    def __init__(self, etcd: Etcd):
+        self.etcd = etcd
+        self._lease_id = 0
+        self._expires_at = 0.0  # time.monotonic() of the current lease's end
+        self._attached = 0
+        self._lock = asyncio.Lock()  # one grant at a time: concurrent writes wait for it and share it
+
+    def reuse_seconds(self, ttl: int) -> int:
+        return min(int(self.REUSE_PERCENT * ttl), self.MAX_REUSE_SECONDS)
+
+    async def lease_for(self, ttl: int) -> int:
+        async with self._lock:
+            now = time.monotonic()
+            reuse = self.reuse_seconds(ttl)
+            self._attached += 1
+            outlives = now + ttl < self._expires_at
+            not_too_long = now + ttl + reuse > self._expires_at
+            if outlives and not_too_long and self._attached <= self.MAX_OBJECTS:
+                return self._lease_id
+            self._lease_id = await self.etcd.grant_lease(ttl + reuse)
+            self._expires_at = now + ttl + reuse
+            self._attached = 1
+            return self._lease_id
+
+
 class Storage:
-    def __init__(self, etcd: Etcd, prefix: str = "/registry", transformer: Transformer | None = None):
+    def __init__(self, etcd: Etcd, prefix: str = "/registry", transformer: Transformer | None = None,
+                 ttls: dict[str, int] | None = None):
         self.etcd = etcd
         self.prefix = "/" + prefix.strip("/")
         self.transformer = transformer or Transformer()
+        # Seconds an object lives after its last write, by storage segment ({"events": --event-ttl}).
+        self.ttls = {segment: seconds for segment, seconds in (ttls or {}).items() if seconds > 0}
+        self.leases = LeaseManager(etcd)
+
+    async def lease_for(self, resource: Resource) -> int:
+        """The etcd lease a write of this resource attaches its key to (0: none, the object stays)."""
+        ttl = self.ttls.get(resource.storage)
+        return await self.leases.lease_for(ttl) if ttl else 0
 
     def _decode(self, resource: Resource, kv: KeyValue) -> dict:
         return decode(resource, self.transformer.from_storage(kv.key, kv.value), kv.mod_revision)
@@ -232,12 +289,12 @@ class Storage:
 
     # -- writes ----------------------------------------------------------------
 
-    async def create(self, resource: Resource, obj: dict, extras: Extras = NO_EXTRAS, lease: int = 0) -> dict:
+    async def create(self, resource: Resource, obj: dict, extras: Extras = NO_EXTRAS) -> dict:
         meta = obj["metadata"]
         key = self.key(resource, meta.get("namespace"), meta["name"])
         ok, revision, responses = await self.etcd.txn(
             [Etcd.mod_revision_is(key, 0), *extras.compares],
-            [Etcd.put(key, self._encode(key, obj), lease), *extras.ops],
+            [Etcd.put(key, self._encode(key, obj), await self.lease_for(resource)), *extras.ops],
             [Etcd.read(key)])
         if not ok:
             if Etcd.read_result(responses[0]) is not None:
@@ -272,7 +329,8 @@ class Storage:
                 change = Change(obj=current)  # same object, written again with the current first key
             if dry_run:
                 return (change.obj or current), ("deleted" if change.delete else "updated")
-            op = Etcd.delete(key) if change.delete else Etcd.put(key, self._encode(key, change.obj))
+            op = Etcd.delete(key) if change.delete else \
+                Etcd.put(key, self._encode(key, change.obj), await self.lease_for(resource))
             ok, revision, _ = await self.etcd.txn(
                 [Etcd.mod_revision_is(key, kv.mod_revision), *change.extras.compares], [op, *change.extras.ops])
             if ok:
