@@ -3,11 +3,13 @@
 Each plugin is upstream's, reduced to what labkit serves (see admission.py for
 the two phases). In upstream's order:
 
-- **LimitRanger** (both phases, pods on create): a LimitRange of type
+- **LimitRanger** (both phases, pods on create; LimitRanges from a watch-fed
+  copy): a LimitRange of type
   ``Container`` gives containers the requests and limits they leave out
   (``defaultRequest``, ``default``), then ``min``, ``max`` and
   ``maxLimitRequestRatio`` of ``Container`` and ``Pod`` items are enforced.
-- **ServiceAccount** (mutating, pods on create): the pod runs as
+- **ServiceAccount** (mutating, pods on create; accounts from a watch-fed
+  copy): the pod runs as
   ``default`` unless it names an account, the account must exist, and unless
   ``automountServiceAccountToken: false`` it gets the projected volume
   ``kube-api-access-<5 random>`` (a bound token, the cluster CA from the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import random
+import time
 from decimal import Decimal
 from typing import Any, Callable
 
@@ -111,20 +114,57 @@ def _aggregate(messages: list[str]) -> str:
 
 
 class LimitRanger(BasePlugin):
-    """Default and bound containers' resources by the namespace's LimitRanges (pods, on create)."""
+    """Default and bound containers' resources by the namespace's LimitRanges (pods, on create).
+
+    The LimitRanges come from a watch-fed copy (upstream's lister), so a pod
+    create costs no etcd read. When the copy has none for the namespace (none
+    exist, or one was made a moment ago and the copy is behind), etcd is
+    listed, and that answer is kept for 30 s (upstream's liveLookupCache);
+    for 30 s after this apiserver admitted a LimitRange write in a namespace,
+    that namespace's LimitRanges are always read from etcd (the copy learns of
+    the write one watch latency later).
+    """
 
     name = "LimitRanger"
     ANNOTATION = "kubernetes.io/limit-ranger"
+    LIVE_LOOKUP_SECONDS = 30.0  # upstream's liveTTL
 
     def __init__(self, storage):
         self.storage = storage
+        self.limit_ranges = WatchCache(storage, LIMIT_RANGES)
+        self._live: dict[str, tuple[float, list[dict]]] = {}  # namespace -> (listed at, LimitRanges)
+        self.written_here = LiveLookups()  # namespaces where this apiserver admitted a LimitRange write lately
+
+    async def start(self) -> None:
+        await self.limit_ranges.start()
+
+    async def stop(self) -> None:
+        await self.limit_ranges.stop()
+
+    async def limit_ranges_of(self, namespace: str) -> list[dict]:
+        if namespace in self.written_here:
+            return (await self.storage.list(LIMIT_RANGES, namespace)).items
+        if self.limit_ranges.synced.is_set():
+            known = self.limit_ranges.in_namespace(namespace)
+            if known:
+                return known
+        now = time.monotonic()
+        listed_at, items = self._live.get(namespace, (0.0, []))
+        if now - listed_at >= self.LIVE_LOOKUP_SECONDS:
+            items = (await self.storage.list(LIMIT_RANGES, namespace)).items
+            self._live = {ns: entry for ns, entry in self._live.items() if now - entry[0] < self.LIVE_LOOKUP_SECONDS}
+            self._live[namespace] = (now, items)
+        return items
 
     async def _items(self, namespace: str, kind: str) -> list[dict]:
-        listed = await self.storage.list(LIMIT_RANGES, namespace)
-        return [item for lr in listed.items for item in (lr.get("spec") or {}).get("limits") or []
-                if isinstance(item, dict) and item.get("type") == kind]
+        return [item for lr in await self.limit_ranges_of(namespace) for item in (lr.get("spec") or {}).get("limits")
+                or [] if isinstance(item, dict) and item.get("type") == kind]
 
     async def admit(self, a: Attributes) -> None:
+        if a.resource is LIMIT_RANGES and a.namespace and not a.dry_run:
+            self.written_here.mark(a.namespace)
+            self._live.pop(a.namespace, None)
+            return
         if not _is_pod_write(a) or not a.namespace:
             return
         items = await self._items(a.namespace, "Container")
@@ -161,9 +201,8 @@ class LimitRanger(BasePlugin):
     async def validate(self, a: Attributes) -> None:
         if not _is_pod_write(a) or not a.namespace:
             return
-        listed = await self.storage.list(LIMIT_RANGES, a.namespace)
         problems: list[str] = []
-        for lr in listed.items:
+        for lr in await self.limit_ranges_of(a.namespace):
             for item in (lr.get("spec") or {}).get("limits") or []:
                 if not isinstance(item, dict):
                     continue
@@ -255,7 +294,12 @@ def token_volume(name: str) -> dict:
 
 
 class ServiceAccount(BasePlugin):
-    """Every pod runs as a service account that exists, with its token mounted unless it opts out."""
+    """Every pod runs as a service account that exists, with its token mounted unless it opts out.
+
+    The account is looked up in a watch-fed copy of the service accounts
+    (upstream's lister); only one the copy does not have yet (made a moment
+    ago) is read from etcd.
+    """
 
     name = "ServiceAccount"
 
@@ -263,9 +307,20 @@ class ServiceAccount(BasePlugin):
         self.storage = storage
         self.rng = rng or random.SystemRandom()
         self.retry_interval = retry_interval if retry_interval is not None else 0.1 + self.rng.random() / 10
+        self.accounts = WatchCache(storage, SERVICE_ACCOUNTS)
+
+    async def start(self) -> None:
+        await self.accounts.start()
+
+    async def stop(self) -> None:
+        await self.accounts.stop()
 
     async def lookup(self, namespace: str, name: str) -> dict | None:
         """The account, waiting a little for ``default`` (the controller makes it right after the namespace)."""
+        if self.accounts.synced.is_set():
+            account = self.accounts.get(namespace, name)
+            if account is not None:
+                return account
         attempts = DEFAULT_ACCOUNT_ATTEMPTS if name == DEFAULT_SERVICE_ACCOUNT else 1
         for attempt in range(attempts):
             if attempt:

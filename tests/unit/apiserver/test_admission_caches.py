@@ -196,3 +196,60 @@ async def test_a_quota_known_from_the_copy_is_charged_fresh_from_etcd(reg, etcd)
     assert exc.value.code == 403 and "used: configmaps=2" in exc.value.message
     await reg.delete(CONFIGMAPS, "metered", "two", DeleteOptions())
     assert (await reg.storage.get(QUOTAS, "metered", "q"))["status"]["used"] == {"configmaps": "1"}
+
+
+# -- pods: LimitRanger and ServiceAccount from their copies ---------------------------------
+
+PODS = registry.lookup("", "v1", "pods")
+LIMIT_RANGES = registry.lookup("", "v1", "limitranges")
+SERVICE_ACCOUNTS = registry.lookup("", "v1", "serviceaccounts")
+
+
+def pod(name, account=None):
+    spec = {"containers": [{"name": "c", "image": "busybox"}]}
+    if account:
+        spec["serviceAccountName"] = account
+    return {"metadata": {"name": name}, "spec": spec}
+
+
+def limit_range(name, cpu):
+    return {"metadata": {"name": name},
+            "spec": {"limits": [{"type": "Container", "defaultRequest": {"cpu": cpu}, "default": {"cpu": cpu}}]}}
+
+
+async def test_a_pod_create_reads_no_limit_range_nor_account_from_etcd(reg, etcd):
+    await make_namespace(reg, "pods")
+    await reg.create(SERVICE_ACCOUNTS, "pods", {"metadata": {"name": "default"}}, Options())
+    await reg.create(LIMIT_RANGES, "pods", limit_range("cpu", "100m"), Options())
+    limit_ranger, accounts = plugin(reg, "LimitRanger"), plugin(reg, "ServiceAccount")
+    await eventually(lambda: limit_ranger.limit_ranges.in_namespace("pods") and
+                     accounts.accounts.get("pods", "default") is not None, "the LimitRange and the account")
+    limit_ranger.written_here = type(limit_ranger.written_here)()  # as if it were written by another apiserver
+    before = etcd_calls(etcd)
+    for i in range(5):
+        created = await reg.create(PODS, "pods", pod(f"p{i}"), Options())
+        assert created["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "100m"},
+                                                                 "limits": {"cpu": "100m"}}
+        assert created["spec"]["serviceAccountName"] == "default"
+    after = etcd_calls(etcd)
+    assert {m: after.get(m, 0) - before.get(m, 0) for m in ("Range", "Txn")} == {"Range": 0, "Txn": 5}
+
+
+async def test_a_limit_range_made_here_applies_to_the_very_next_pod(reg):
+    await make_namespace(reg, "fresh-limits")
+    await reg.create(SERVICE_ACCOUNTS, "fresh-limits", {"metadata": {"name": "default"}}, Options())
+    first = await reg.create(PODS, "fresh-limits", pod("before"), Options())  # the namespace has no LimitRange yet
+    assert "resources" not in first["spec"]["containers"][0] or not first["spec"]["containers"][0]["resources"]
+    await reg.create(LIMIT_RANGES, "fresh-limits", limit_range("cpu", "250m"), Options())
+    second = await reg.create(PODS, "fresh-limits", pod("after"), Options())  # no wait for the copy
+    assert second["spec"]["containers"][0]["resources"]["requests"] == {"cpu": "250m"}
+
+
+async def test_an_account_made_a_moment_ago_is_found_in_etcd(reg):
+    await make_namespace(reg, "fresh-account")
+    await reg.create(SERVICE_ACCOUNTS, "fresh-account", {"metadata": {"name": "builder"}}, Options())
+    created = await reg.create(PODS, "fresh-account", pod("p", account="builder"), Options())  # no wait for the copy
+    assert created["spec"]["serviceAccountName"] == "builder"
+    with pytest.raises(StatusError) as exc:
+        await reg.create(PODS, "fresh-account", pod("q", account="nobody"), Options())
+    assert exc.value.code == 403 and 'serviceaccount "nobody" not found' in exc.value.message
