@@ -17,7 +17,7 @@ The development-only insecure port skips both gates, as upstream's did.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from aiohttp import web
@@ -29,6 +29,7 @@ ALLOW, DENY, NO_OPINION = "allow", "deny", "no-opinion"
 ANONYMOUS = "system:anonymous"
 AUTHENTICATED = "system:authenticated"
 UNAUTHENTICATED = "system:unauthenticated"
+WEBSOCKET_CREATE = ("exec", "attach", "portforward")  # pods/<these> over a WebSocket GET also need create
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,12 @@ class Gate:
         request["user"] = user
         attrs = request_attributes(request, user)
         allowed, reason = await self.decide(attrs)
+        if allowed and attrs.verb == "get" and attrs.resource == "pods" and attrs.subresource in WEBSOCKET_CREATE \
+                and request.headers.get("Upgrade", "").lower() == "websocket":
+            # upstream 1.35+ (AuthorizePodWebsocketUpgradeCreatePermission): a WebSocket GET that starts a
+            # command needs "create" as well, like SPDY's POST
+            attrs = replace(attrs, verb="create")
+            allowed, reason = await self.decide(attrs)
         request["authorization"] = ("allow" if allowed else "forbid", reason)  # for the audit log's annotations
         if not allowed:
             if user.name == ANONYMOUS and not self.anonymous:
