@@ -33,6 +33,7 @@ import pytest
 import yaml
 
 from labkit.client import ApiClient, load_kubeconfig
+from labkit.kubelet import channels
 from labkit.kubelet.host_runtime import HostProcessRuntime
 from labkit.kubelet.runtime import ContainerRef
 from labkit.kubelet.streaming import StreamingServer, SubjectAccessReviewAuthorizer
@@ -351,6 +352,37 @@ def test_python_client_stream_exec_with_stdin(cluster):
         ws.run_forever(timeout=20)
         assert line == "piped through cat"
         assert ws.returncode == 0
+
+
+async def _exec_raw(server: SecureApiserver, protocol: str) -> tuple[str, dict[int, bytes], int | None]:
+    """exec over a WebSocket offering only ``protocol``: (chosen protocol, data per stream, close code)."""
+    import aiohttp
+
+    context = ssl.create_default_context(cafile=str(server.lab.pki / "ca.crt"))
+    context.load_cert_chain(str(server.lab.pki / "admin.crt"), str(server.lab.pki / "admin.key"))
+    url = (f"{server.url}/api/v1/namespaces/{NS}/pods/quiet/exec?command=sh&command=-c"
+           f"&command=echo+out%3B+echo+err+%3E%262%3B+exit+2&stdout=1&stderr=1")
+    received: dict[int, bytes] = {}
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url, protocols=[protocol], ssl=context) as ws:
+            negotiated = channels.BY_NAME[ws.protocol]
+            async for message in ws:
+                stream, data = channels.decode(negotiated, message.data)
+                received[stream] = received.get(stream, b"") + data
+            return ws.protocol, received, ws.close_code
+
+
+@pytest.mark.parametrize("protocol", [p.name for p in channels.PROTOCOLS])
+def test_every_channel_protocol_through_the_apiserver(cluster, protocol):
+    server, _ = cluster
+    chosen, received, close_code = asyncio.run(_exec_raw(server, protocol))
+    assert chosen == protocol  # the kubelet's choice, passed on by the apiserver
+    assert received[channels.STDOUT] == b"out\n" and received[channels.STDERR] == b"err\n"
+    if channels.BY_NAME[protocol].status_json:
+        assert channels.exit_code_of(received[channels.ERROR]) == 2
+    else:
+        assert received[channels.ERROR].startswith(b"command terminated with non-zero exit code")
+    assert close_code == 1000  # the kubelet's normal close, relayed
 
 
 def test_exec_container_errors_are_upstreams(cluster):
