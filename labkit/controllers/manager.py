@@ -6,6 +6,9 @@ Upstream's kube-controller-manager, in the same shape:
   resource, however many controllers read it);
 - the controllers named by ``--controllers`` (default ``*``: all of them;
   ``-name`` turns one off), each built from the :data:`CONTROLLERS` table;
+- ``--use-service-account-credentials``: each controller acts as its own
+  service account ``kube-system/<controller>`` (see credentials.py), the
+  process's own identity only lists, watches and elects the leader;
 - leader election on the Lease ``kube-system/kube-controller-manager``
   (``--leader-elect``, on by default): on a three-master lab, three copies
   run, one leads, the others wait to take over;
@@ -37,6 +40,7 @@ from labkit.client.kubeconfig import ConfigError, load_config
 from labkit.client.leaderelection import LeaderElector
 from labkit.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from labkit.controllers.controller import ControllerContext
+from labkit.controllers.credentials import ServiceAccountCredentials
 from labkit.controllers.garbagecollector import GarbageCollector
 from labkit.controllers.namespace import NamespaceController
 from labkit.controllers.resourcequota import ResourceQuotaController
@@ -49,18 +53,23 @@ log = logging.getLogger("labkit.controller-manager")
 @dataclass(frozen=True)
 class ControllerSpec:
     build: Callable[[ControllerContext], object]  # returns an object with async run()
+    service_account: str  # kube-system/<this> with --use-service-account-credentials (upstream's name)
     workers_flag: str | None = None  # e.g. "--concurrent-gc-syncs"
     default_workers: int = 1
 
 
 # The controllers labkit has, under upstream's names (kube-controller-manager --controllers).
 CONTROLLERS: dict[str, ControllerSpec] = {
-    "garbagecollector": ControllerSpec(GarbageCollector.from_context, "--concurrent-gc-syncs", 20),
-    "namespace": ControllerSpec(NamespaceController.from_context, "--concurrent-namespace-syncs", 10),
-    "serviceaccount": ControllerSpec(ServiceAccountsController.from_context),
-    "root-ca-cert-publisher": ControllerSpec(RootCACertPublisher.from_context),
-    "resourcequota": ControllerSpec(ResourceQuotaController.from_context, "--concurrent-resource-quota-syncs", 5),
-    "clusterrole-aggregation": ControllerSpec(ClusterRoleAggregationController.from_context),
+    "garbagecollector": ControllerSpec(GarbageCollector.from_context, "generic-garbage-collector",
+                                       "--concurrent-gc-syncs", 20),
+    "namespace": ControllerSpec(NamespaceController.from_context, "namespace-controller",
+                                "--concurrent-namespace-syncs", 10),
+    "serviceaccount": ControllerSpec(ServiceAccountsController.from_context, "service-account-controller"),
+    "root-ca-cert-publisher": ControllerSpec(RootCACertPublisher.from_context, "root-ca-cert-publisher"),
+    "resourcequota": ControllerSpec(ResourceQuotaController.from_context, "resourcequota-controller",
+                                    "--concurrent-resource-quota-syncs", 5),
+    "clusterrole-aggregation": ControllerSpec(ClusterRoleAggregationController.from_context,
+                                              "clusterrole-aggregation-controller"),
 }
 
 
@@ -72,6 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--controllers", default="*",
                    help="comma-separated controllers to run: '*' for all, 'name' to add, '-name' to remove. "
                         f"Known: {', '.join(CONTROLLERS)}")
+    p.add_argument("--use-service-account-credentials", default=False, type=_bool, nargs="?", const=True,
+                   metavar="BOOL", help="run each controller as its own service account kube-system/<controller> "
+                                        "(tokens from TokenRequest); the kubeconfig's user only lists, watches "
+                                        "and elects the leader (default false)")
     p.add_argument("--leader-elect", default=True, type=_bool, nargs="?", const=True, metavar="BOOL",
                    help="elect a leader among copies before running controllers (default true)")
     p.add_argument("--leader-elect-lease-duration", default=15.0, type=_duration, metavar="DURATION")
@@ -168,20 +181,27 @@ class ControllerManager:
 
     async def run_controllers(self) -> None:
         """Build the enabled controllers on shared informers and run them until cancelled."""
-        informers = SharedInformerFactory(self.client, self.args.min_resync_period)
-        ctx = ControllerContext(self.client, informers, self.args)
-        controllers = [CONTROLLERS[name].build(ctx) for name in self.args.enabled_controllers]
-        informers.start()
-        log.info("started controllers: %s", ", ".join(self.args.enabled_controllers))
-        self.leading.set()
-        tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
+        informers = SharedInformerFactory(self.client, self.args.min_resync_period)  # shared: our own identity
+        credentials = ServiceAccountCredentials(self.client) if self.args.use_service_account_credentials else None
+        tasks: list[asyncio.Task] = []
         try:
+            controllers = []
+            for name in self.args.enabled_controllers:
+                spec = CONTROLLERS[name]
+                client = await credentials.client_for(spec.service_account) if credentials else self.client
+                controllers.append(spec.build(ControllerContext(client, informers, self.args)))
+            informers.start()
+            log.info("started controllers: %s", ", ".join(self.args.enabled_controllers))
+            self.leading.set()
+            tasks = [asyncio.create_task(c.run(), name=c.name) for c in controllers]
             await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await informers.stop()
+            if credentials is not None:
+                await credentials.close()
             self.leading.clear()
 
     async def healthz_server(self) -> web.AppRunner | None:

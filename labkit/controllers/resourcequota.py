@@ -11,14 +11,16 @@ recount; so do we:
 - a pod finishes or goes away                  -> recount the quotas of its namespace;
 - every ``--resource-quota-sync-period`` (5m)  -> recount every quota.
 
-A recount reads the quota first, then lists the objects, and writes
-``status`` with the quota's resourceVersion: if admission charged the quota
-meanwhile, the write is refused (409) and the recount is done again.
+A recount takes the quota from the informer's cache, lists the objects, and
+writes ``status`` with the quota's resourceVersion: if admission charged the
+quota meanwhile (or the cache was behind), the write is refused (409) and the
+recount is done again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
@@ -77,12 +79,10 @@ class ResourceQuotaController:
 
     async def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            quota = await self.client.get("resourcequotas", name, namespace)
-        except StatusError as exc:
-            if exc.code == 404:
-                return
-            raise
+        cached = self.quotas.get(key)  # the informer's copy, as upstream's lister (its role may not GET quotas)
+        if cached is None:
+            return
+        quota = copy.deepcopy(cached)
         hard = (quota.get("spec") or {}).get("hard") or {}
 
         async def listed(resource: Resource) -> list[dict]:
