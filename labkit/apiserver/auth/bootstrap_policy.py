@@ -20,6 +20,9 @@ system:basic-user                   self-subject access/rules reviews         gr
 system:public-info-viewer           GET /healthz, /livez, /readyz, /version   system:authenticated and
                                                                               system:unauthenticated
 system:monitoring                   GET /metrics, /healthz/* ...              group system:monitoring
+system:service-account-issuer-      GET /.well-known/openid-configuration     group system:serviceaccounts
+discovery                           and /openid/v1/jwks (the OIDC documents   (bind system:unauthenticated
+                                    that verify service-account tokens)       for outside verifiers)
 system:kube-scheduler               what kube-scheduler needs                 user system:kube-scheduler
 system:kube-controller-manager      what kube-controller-manager needs        user system:kube-controller-manager
 system:node-proxier                 what kube-proxy needs                     user system:kube-proxy
@@ -162,6 +165,9 @@ def _cluster_roles() -> list[dict]:
                                     rule(["create"], [AUTHN], ["selfsubjectreviews"])]),
         _role("system:public-info-viewer", [url_rule(["get"], ["/livez", "/readyz", "/healthz", "/version",
                                                                 "/version/"])]),
+        _role("system:service-account-issuer-discovery", [url_rule(["get"], [
+            "/.well-known/openid-configuration", "/.well-known/openid-configuration/",
+            "/openid/v1/jwks", "/openid/v1/jwks/"])]),
         _role("admin", aggregate_from="admin"),
         _role("edit", labels={AGGREGATE_TO + "admin": "true"}, aggregate_from="edit"),
         _role("view", labels={AGGREGATE_TO + "edit": "true"}, aggregate_from="view"),
@@ -364,6 +370,7 @@ def cluster_role_bindings() -> list[dict]:
         _binding("system:basic-user", [_group("system:authenticated")]),
         _binding("system:public-info-viewer", [_group("system:authenticated"), _group("system:unauthenticated")]),
         _binding("system:monitoring", [_group("system:monitoring")]),
+        _binding("system:service-account-issuer-discovery", [_group("system:serviceaccounts")]),
         _binding("system:node-proxier", [_user("system:kube-proxy")]),
         _binding("system:kube-controller-manager", [_user("system:kube-controller-manager")]),
         _binding("system:kube-scheduler", [_user("system:kube-scheduler")]),

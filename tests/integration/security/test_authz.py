@@ -135,6 +135,35 @@ def test_everyone_reads_public_info_and_only_the_authenticated_discovery(server,
     assert '"groups"' in ok(server, jane, "get", "--raw", "/apis")
 
 
+def test_service_accounts_read_the_issuer_discovery_documents_and_others_do_not(server, admin, jane):
+    """system:service-account-issuer-discovery, bound to system:serviceaccounts as upstream: a pod's token may
+    fetch the OIDC documents that verify it; a user without that group may not, nor may anonymous."""
+    namespace = fresh("oidc")
+    ok(server, admin, "create", "namespace", namespace)
+    ok(server, admin, "create", "serviceaccount", "reader", "-n", namespace)
+    reader = server.token_kubeconfig(ok(server, admin, "create", "token", "reader", "-n", namespace).strip())
+    paths = ("/.well-known/openid-configuration", "/openid/v1/jwks")
+    config = json.loads(ok(server, reader, "get", "--raw", paths[0]))
+    assert config["jwks_uri"].endswith(paths[1])
+    assert json.loads(ok(server, reader, "get", "--raw", paths[1]))["keys"]
+    for path in paths:
+        assert can_i(server, reader, "get", path) == "yes"
+        assert refused(server, jane, "get", "--raw", path) == \
+            f'Error from server (Forbidden): forbidden: User "jane" cannot get path "{path}"'
+        with pytest.raises(urllib.error.HTTPError) as anonymous:  # no credentials at all
+            urllib.request.urlopen(server.url + path, timeout=30,
+                                   context=ssl.create_default_context(cafile=str(server.lab.pki / "ca.crt")))
+        assert anonymous.value.code == 403
+    role = json.loads(ok(server, admin, "get", "clusterrole", "system:service-account-issuer-discovery", "-o", "json"))
+    assert role["rules"] == [{"verbs": ["get"], "nonResourceURLs": [
+        "/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks",
+        "/openid/v1/jwks/"]}]
+    binding = json.loads(ok(server, admin, "get", "clusterrolebinding", "system:service-account-issuer-discovery",
+                            "-o", "json"))
+    assert binding["subjects"] == [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                                    "name": "system:serviceaccounts"}]
+
+
 # -- a namespaced Role -----------------------------------------------------------------------------
 
 

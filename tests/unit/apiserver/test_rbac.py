@@ -199,6 +199,8 @@ ANON = UserInfo("system:anonymous", groups=("system:unauthenticated",))
 SCHEDULER = UserInfo("system:kube-scheduler", groups=("system:authenticated",))
 PROXY = UserInfo("system:kube-proxy", groups=("system:authenticated",))
 NODE = UserInfo("system:node:w1", groups=("system:nodes", "system:authenticated"))
+ROBOT = UserInfo("system:serviceaccount:web:robot",
+                 groups=("system:serviceaccounts", "system:serviceaccounts:web", "system:authenticated"))
 
 BOOTSTRAP_CASES = [
     (res("delete", "nodes", namespace="", user=ADMIN), ALLOW),
@@ -222,6 +224,12 @@ BOOTSTRAP_CASES = [
     # system:node is bound to nobody: nodes get their rights from the Node authorizer
     (res("get", "pods", name="p", user=NODE), NO_OPINION),
     (url("get", "/metrics", user=UserInfo("prom", groups=("system:monitoring",))), ALLOW),
+    # the OIDC documents: for service accounts (upstream's system:service-account-issuer-discovery)
+    (url("get", "/openid/v1/jwks", user=ROBOT), ALLOW),
+    (url("get", "/.well-known/openid-configuration", user=ROBOT), ALLOW),
+    (url("post", "/openid/v1/jwks", user=ROBOT), NO_OPINION),
+    (url("get", "/openid/v1/jwks", user=JANE), NO_OPINION),
+    (url("get", "/.well-known/openid-configuration", user=ANON), NO_OPINION),
     # the leader locks in kube-system (RoleBindings of the namespace policy)
     (res("update", "configmaps", namespace="kube-system", name="kube-scheduler", user=SCHEDULER), ALLOW),
     (res("update", "configmaps", namespace="kube-system", name="kube-controller-manager", user=SCHEDULER),
