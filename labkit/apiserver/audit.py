@@ -78,6 +78,8 @@ class RotatingFile:
         self.last_rotation = 0.0
 
     def write(self, line: bytes) -> None:
+        if self.file.closed:  # the apiserver is stopping: a watch that ends after the log closed is not recorded
+            return
         if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
             self.rotate()
         self.file.write(line)

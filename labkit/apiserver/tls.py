@@ -1,4 +1,4 @@
-"""The secure port's TLS: the serving certificate, and client certificates *requested* (checked by the x509 authenticator).
+"""The secure port's TLS: the serving certificate; client certificates asked for, judged by the x509 authenticator.
 
 ``--tls-cert-file``/``--tls-private-key-file`` are what the apiserver shows
 its clients (labkit.pki's apiserver.crt: SANs for every master, the load

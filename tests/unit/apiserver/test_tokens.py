@@ -245,6 +245,74 @@ def test_a_verified_certificate_is_remembered_but_its_window_still_counts(client
         authenticator.verify(b"not a certificate")
 
 
+def handshake(server: "ssl.SSLObject", client: "ssl.SSLObject", wires) -> None:
+    """Drive a TLS handshake between two in-memory ends; a refusal raises ssl.SSLError."""
+    import ssl
+
+    server_in, server_out, client_in, client_out = wires
+    done = {server: False, client: False}
+    for _ in range(20):
+        for end in (client, server):
+            if not done[end]:
+                try:
+                    end.do_handshake()
+                    done[end] = True
+                except ssl.SSLWantReadError:
+                    pass
+        server_in.write(client_out.read())
+        client_in.write(server_out.read())
+        if all(done.values()):
+            return
+    raise AssertionError("the handshake did not finish")
+
+
+@pytest.mark.parametrize("stranger", [False, True])
+def test_the_secure_port_asks_for_a_certificate_and_leaves_judging_it_to_the_authenticator(
+        client_ca, tmp_path, stranger):
+    """labkit.apiserver.tls.server_context: any client certificate completes the handshake (its key is still
+    proven by TLS), the server sees it as sent, and only the x509 authenticator decides: a stranger is refused."""
+    import ssl
+    from datetime import datetime, timezone
+
+    from labkit.apiserver import tls
+    from labkit.pki.ca import new_ca
+    from labkit.pki.identities import CLUSTER_CA, Identity
+    from labkit.pki.issue import issue
+
+    ca, ca_file = client_ca
+    now = datetime.now(timezone.utc)
+    issue(Identity("serving", CLUSTER_CA, "kube-apiserver", (), ("server",), ("localhost",), (), None, "t"),
+          ca, now).save(tmp_path)
+    signer = new_ca("other", "labkit-ca", now) if stranger else ca
+    issue(Identity("client", CLUSTER_CA, "admin", ("system:masters",), ("client",), (), (), None, "t"),
+          signer, now).save(tmp_path)
+
+    server_ctx = tls.server_context(tmp_path / "serving.crt", tmp_path / "serving.key", ca_file)
+    assert server_ctx.verify_mode == ssl.CERT_OPTIONAL
+    client_ctx = ssl.create_default_context(cafile=str(ca_file))
+    client_ctx.load_cert_chain(str(tmp_path / "client.crt"), str(tmp_path / "client.key"))
+    wires = [ssl.MemoryBIO() for _ in range(4)]
+    server = server_ctx.wrap_bio(wires[0], wires[1], server_side=True)
+    client = client_ctx.wrap_bio(wires[2], wires[3], server_hostname="localhost")
+    handshake(server, client, wires)
+
+    der = server.getpeercert(binary_form=True)
+    assert der == ssl.PEM_cert_to_DER_cert((tmp_path / "client.crt").read_text())
+    if stranger:
+        with pytest.raises(InvalidCredentials, match="signature does not match"):
+            X509Authenticator(ca_file).verify(der)
+    else:
+        assert X509Authenticator(ca_file).verify(der).name == "admin"
+
+
+def test_only_a_context_that_asks_for_certificates_is_hooked():
+    import ssl
+
+    from labkit.apiserver import tls
+
+    assert tls.accept_any_client_certificate(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)) is False  # CERT_NONE
+
+
 def test_a_bad_client_ca_file_names_the_flag(tmp_path):
     (tmp_path / "ca.crt").write_text("nope")
     with pytest.raises(ValueError, match="--client-ca-file .*ca.crt"):
