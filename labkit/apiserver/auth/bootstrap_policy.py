@@ -319,7 +319,7 @@ def controller_roles() -> dict[str, list[dict]]:
         "namespace-controller": [
             rule(["get", "list", "watch", "delete"], [CORE], ["namespaces"]),
             rule(["update"], [CORE], ["namespaces/finalize", "namespaces/status"]),
-            rule(["get", "list", "watch", "delete", "deletecollection"], ["*"], ["*"])],
+            rule(["get", "list", "delete", "deletecollection"], ["*"], ["*"])],
         "node-controller": [
             rule(["get", "list", "watch", "update", "delete", "patch"], [CORE], ["nodes"]),
             rule(["patch", "update"], [CORE], ["nodes/status"]),
