@@ -39,7 +39,11 @@ behaviour: a TLS alert instead of 401), and a warning says so.
 What this must not weaken: on this context ``peercert`` (the decoded
 certificate asyncio offers) is **not verified**; only the x509
 authenticator's verification makes a certificate a user, and a certificate
-that fails it is 401, never anonymous.
+that fails it is 401, never anonymous (a valid bearer token sent with it
+still authenticates, as upstream's union of authenticators does).
+One limit: Python 3.11 cannot show the intermediates a client sends
+(``get_unverified_chain`` comes with 3.13), so a client certificate must be
+signed by a certificate of ``--client-ca-file`` itself, as labkit.pki's are.
 """
 
 from __future__ import annotations
