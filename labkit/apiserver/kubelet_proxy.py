@@ -46,11 +46,13 @@ from labkit.api.errors import StatusError
 from labkit.api.registry import lookup
 from labkit.apiserver.tls import KUBELET_CLIENT_TLS
 from labkit.kubelet import channels
+from labkit.kubelet.streaming import client_gone
 
 KUBELET_PORT = 10250
 # upstream's default --kubelet-preferred-address-types
 PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
 DIAL_TIMEOUT_SECONDS = 30  # upstream: the kubelet client's dial timeout
+CLIENT_CHECK_SECONDS = 1.0  # a quiet ``logs -f`` looks this often whether its client left
 LOG_OPTIONS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
 STREAM_OPTIONS = ("stdin", "stdout", "stderr", "tty")
 NODES = lookup("", "v1", "nodes")
@@ -179,9 +181,15 @@ async def proxy_log(request: web.Request, pod: dict, container: str, host: str, 
             response = web.StreamResponse(headers={"Content-Type": "text/plain"})
             await response.prepare(request)
             try:
-                async for chunk in upstream.content.iter_any():
+                while not client_gone(request):
+                    try:
+                        chunk = await asyncio.wait_for(upstream.content.readany(), CLIENT_CHECK_SECONDS)
+                    except asyncio.TimeoutError:
+                        continue  # nothing new: is the client still there?
+                    if not chunk:
+                        await response.write_eof()
+                        break
                     await response.write(chunk)
-                await response.write_eof()
             except (ConnectionResetError, aiohttp.ClientPayloadError):
                 pass  # the client left (``logs -f`` ended), or the kubelet did: the stream ends either way
             return response

@@ -62,6 +62,11 @@ def plain(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text + "\n", content_type="text/plain")
 
 
+def client_gone(request: web.Request) -> bool:
+    """The client closed its connection (a quiet stream would not notice until its next write)."""
+    return request.transport is None or request.transport.is_closing()
+
+
 def _flag(query, name: str) -> bool:
     return query.get(name, "") in ("1", "true", "True")
 
@@ -161,7 +166,9 @@ class StreamingServer:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
         try:
-            await serve_log(path, options, response.write, lambda: self.runtime.is_running(ref))
+            # follow ends when the container stops, or when the client left (checked between polls)
+            await serve_log(path, options, response.write,
+                            lambda: self.runtime.is_running(ref) and not client_gone(request))
             await response.write_eof()
         except ConnectionResetError:
             pass  # the client went away (``logs -f`` ended by the user)

@@ -138,7 +138,7 @@ def lab(tmp_path_factory) -> SecurityLab:
 def cluster(lab, tmp_path_factory):
     """The secure apiserver, the kubelet on 127.0.0.1, the pods and the RBAC of this module's users."""
     base = tmp_path_factory.mktemp("streams")
-    server = start_secure_apiserver(lab, base, authorization_mode="Node,RBAC", anonymous=False, audit=False)
+    server = start_secure_apiserver(lab, base, authorization_mode="Node,RBAC", anonymous=False)
     kubelet = None
     try:
         kubelet = KubeletThread(server, base, free_port())
