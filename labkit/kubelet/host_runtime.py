@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import fcntl
 import os
 import signal
+import struct
+import termios
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,8 +54,56 @@ async def _copy_stdin(source: asyncio.StreamReader, sink: asyncio.StreamWriter, 
 
 
 async def _copy_output(source: asyncio.StreamReader, sink: Output) -> None:
-    while data := await source.read(READ_SIZE):
-        await sink(data)
+    try:
+        while data := await source.read(READ_SIZE):
+            await sink(data)
+    except OSError as exc:
+        if exc.errno != errno.EIO:  # EIO: a terminal whose last user closed it, the end of its output
+            raise
+
+
+class Terminal:
+    """A pseudo-terminal for ``exec -t``: the command's stdin, stdout and stderr, resizable by the client.
+    (The command gets it as its stdio, not as its controlling terminal: no job control.)"""
+
+    def __init__(self):
+        self.master, self.slave = os.openpty()
+        self.output: asyncio.StreamReader | None = None
+        self.input: asyncio.StreamWriter | None = None
+
+    def resize(self, width: int, height: int) -> None:
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def apply_resizes(self, sizes: asyncio.Queue) -> None:
+        while not sizes.empty():
+            self.resize(*sizes.get_nowait())
+
+    async def open(self) -> None:
+        """After the command started with the slave side: the master side as asyncio streams."""
+        os.close(self.slave)
+        loop = asyncio.get_running_loop()
+        self.output = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(self.output),
+                                     os.fdopen(self.master, "rb", 0))
+        transport, protocol = await loop.connect_write_pipe(lambda: asyncio.StreamReaderProtocol(
+            asyncio.StreamReader()), os.fdopen(os.dup(self.master), "wb", 0))
+        self.input = asyncio.StreamWriter(transport, protocol, None, loop)
+
+    async def copy_input(self, streams: Streams) -> None:
+        """The client's keys into the terminal; a size change sent before them applies first."""
+        while data := await streams.stdin.read(READ_SIZE):
+            self.apply_resizes(streams.resize)
+            self.input.write(data)
+            await self.input.drain()
+
+    async def follow_resizes(self, sizes: asyncio.Queue) -> None:
+        while True:
+            self.resize(*await sizes.get())
+            self.apply_resizes(sizes)
+
+    def close(self) -> None:
+        if self.input is not None:
+            self.input.close()
 
 
 class HostProcessRuntime:
@@ -125,30 +177,46 @@ class HostProcessRuntime:
         if not command:
             raise ExecFailed("no command given")
         pipe, devnull = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-        stderr = pipe if streams.stderr is not None else devnull
-        if streams.tty:
-            stderr = asyncio.subprocess.STDOUT  # no pseudo-terminal here: a tty's merged output, nothing more
+        terminal = Terminal() if streams.tty else None
+        if terminal is not None:
+            terminal.apply_resizes(streams.resize)  # a size sent with the request is there from the start
+            stdin = stdout = stderr = terminal.slave
+        else:
+            stdin = pipe if streams.stdin is not None else devnull
+            stdout = pipe if streams.stdout is not None else devnull
+            stderr = pipe if streams.stderr is not None else devnull
         try:
             process = await asyncio.create_subprocess_exec(
                 *command, cwd=container.directory, env=self._environment(container.directory),
-                stdin=pipe if streams.stdin is not None else devnull,
-                stdout=pipe if streams.stdout is not None else devnull, stderr=stderr, start_new_session=True)
+                stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True)
         except OSError as exc:
+            if terminal is not None:
+                os.close(terminal.slave)
+                os.close(terminal.master)
             raise ExecFailed(f'exec: "{command[0]}": {exc.strerror or exc}') from None
-        tasks = []
-        if streams.stdin is not None:
-            tasks.append(asyncio.create_task(_copy_stdin(streams.stdin, process.stdin, close_at_end=True)))
-        outputs = []
-        if streams.stdout is not None:
-            outputs.append(asyncio.create_task(_copy_output(process.stdout, streams.stdout)))
-        if streams.stderr is not None and not streams.tty:
-            outputs.append(asyncio.create_task(_copy_output(process.stderr, streams.stderr)))
+        tasks, outputs = [], []
+        if terminal is not None:
+            await terminal.open()
+            tasks.append(asyncio.create_task(terminal.follow_resizes(streams.resize)))
+            if streams.stdin is not None:
+                tasks.append(asyncio.create_task(terminal.copy_input(streams)))
+            if streams.stdout is not None:
+                outputs.append(asyncio.create_task(_copy_output(terminal.output, streams.stdout)))
+        else:
+            if streams.stdin is not None:
+                tasks.append(asyncio.create_task(_copy_stdin(streams.stdin, process.stdin, close_at_end=True)))
+            if streams.stdout is not None:
+                outputs.append(asyncio.create_task(_copy_output(process.stdout, streams.stdout)))
+            if streams.stderr is not None:
+                outputs.append(asyncio.create_task(_copy_output(process.stderr, streams.stderr)))
         try:
             await asyncio.gather(*outputs)  # until the command (and whatever inherited its pipes) closes them
             return await process.wait()
         finally:
             for task in tasks + outputs:
                 task.cancel()
+            if terminal is not None:
+                terminal.close()
             if process.returncode is None:  # the client left first: the command goes with it
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)

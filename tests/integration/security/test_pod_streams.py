@@ -354,6 +354,25 @@ def test_python_client_stream_exec_with_stdin(cluster):
         assert ws.returncode == 0
 
 
+def test_python_client_exec_with_a_terminal(cluster):
+    import kubernetes
+    from kubernetes.stream import stream
+
+    server, _ = cluster
+    with server.client("admin") as api_client:
+        core = kubernetes.client.CoreV1Api(api_client)
+        ws = stream(core.connect_get_namespaced_pod_exec, "quiet", NS, command=["sh", "-c", "read x; stty size; tty"],
+                    stderr=True, stdin=True, stdout=True, tty=True, _preload_content=False)
+        ws.write_channel(channels.RESIZE, json.dumps({"Width": 100, "Height": 30}))
+        ws.write_stdin("go\n")
+        ws.run_forever(timeout=30)
+        lines = ws.read_stdout().splitlines()
+        assert ws.returncode == 0
+    assert lines[0] == "go"  # the terminal echoes what was typed
+    assert lines[1] == "30 100"  # the size sent on the resize stream (rows, columns)
+    assert lines[2].startswith("/dev/pts/")
+
+
 async def _exec_raw(server: SecureApiserver, protocol: str) -> tuple[str, dict[int, bytes], int | None]:
     """exec over a WebSocket offering only ``protocol``: (chosen protocol, data per stream, close code)."""
     import aiohttp

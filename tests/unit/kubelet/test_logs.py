@@ -125,3 +125,9 @@ async def test_follow_stops_at_the_byte_limit(tmp_path):
 
     await asyncio.wait_for(serve_log(log, LogOptions(follow=True, limit_bytes=4), write, lambda: True), 10)
     assert chunks == [b"0123"]
+
+
+def test_select_applies_since_before_tail():
+    entries = [parse_line(cri_line(T0 + timedelta(seconds=s), "stdout", b"%d" % s)) for s in range(5)]
+    kept = select(entries, LogOptions(since_time=T0 + timedelta(seconds=3), tail_lines=5))
+    assert [e.content for e in kept] == [b"3", b"4"]
