@@ -35,7 +35,7 @@ import copy
 import json
 from typing import Any, Callable
 
-from labkit.api import errors
+from labkit.api import errors, nesting
 from labkit.api.registry import Resource
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -87,13 +87,24 @@ def _parse_json(body: bytes | str) -> Any:
     except UnicodeDecodeError as exc:
         raise errors.bad_request(f"the patch is not valid UTF-8: {exc}") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        patch = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise nesting.too_deep("the patch") from None
     except ValueError as exc:
         raise errors.bad_request(f"the patch is not valid JSON: {exc}") from None
+    return nesting.check_depth(patch, "the patch")
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too big for a float (1e400) is refused, as Go's decoder does."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"the number {text} is out of range (float64)")
+    return value
 
 
 def _json_type(value: Any) -> str:
@@ -403,8 +414,11 @@ class StrategicMerge:
                 merged = before
             else:
                 continue
+            live_order = before or []
+            if has_before and has_patch and merge_key and "merge" in strategies:
+                live_order = _live_list_after_in_place_edits(before, patch_list, merge_key)
             in_order, server_only = _partition(merged, order, merge_key)
-            result[field] = _normalize_order(in_order, server_only, order, before or [], merge_key)
+            result[field] = _normalize_order(in_order, server_only, order, live_order, merge_key)
 
     # lists
 
@@ -540,6 +554,44 @@ def _normalize_order(patch_items: list, server_only: list, patch_order: list, se
             else:
                 out.append(right[j]); j += 1
     return out
+
+
+def _live_list_after_in_place_edits(live: list, patch: list, merge_key: str) -> list:
+    """The live list as upstream's ``$setElementOrder`` step reads it, after merging ``patch`` into it.
+
+    Upstream (Go) merges the patch into the live list *in place*: a ``$patch: delete``
+    item is removed by shifting the later items left in the same array, and new items
+    are appended into its spare capacity. The ordering step then reads the live list
+    through its old, unchanged length, so it sees the shifted items (the last one twice)
+    and the appended ones. Server-only items are placed by their positions in *that*
+    list, so without a delete (no shift) this is just the live list. The capacity is the
+    one Go's JSON decoder gives a list of n items (it appends: 1, 2, 4, 8 ... slots).
+    """
+    length = len(live)
+    capacity = 1
+    while capacity < length:
+        capacity *= 2
+    slots: list = list(live) + [None] * (capacity - length)
+    keys = [x.get(merge_key) if isinstance(x, dict) else None for x in slots]
+    plain = [x for x in patch if isinstance(x, dict) and DIRECTIVE not in x]
+    for item in patch:
+        if isinstance(item, dict) and item.get(DIRECTIVE) == "delete" and merge_key in item:
+            while True:  # every live item with that key, each shifting the rest left by one
+                at = next((i for i in range(length) if keys[i] is not None and json_equal(keys[i], item[merge_key])), -1)
+                if at < 0:
+                    break
+                slots[at:length - 1], keys[at:length - 1] = slots[at + 1:length], keys[at + 1:length]
+                length -= 1
+    if any(isinstance(x, dict) and x.get(DIRECTIVE) == "replace" for x in patch):
+        plain = []  # the live list is set aside whole: nothing more is written into it
+    for item in plain:
+        if any(keys[i] is not None and json_equal(keys[i], item.get(merge_key)) for i in range(length)):
+            continue  # merged in place: same key at the same position
+        if length == capacity:
+            break  # Go moves the list to a bigger array: later writes are not seen through the old one
+        slots[length], keys[length] = item, item.get(merge_key)
+        length += 1
+    return slots[:len(live)]
 
 
 def _check_order(patch_list: list, order: list, merge_key: str | None) -> None:

@@ -151,6 +151,13 @@ MALFORMED = [
     ("application/json-patch+json", b'[{"op": "add", "path": "/a~2", "value": 1}]', "only ~0 and ~1"),
     ("application/json-patch+json", b"[1]", "must be an object"),
     ("application/strategic-merge-patch+json", b"[1]", "cannot unmarshal array into Go value of type map"),
+    # a number no float64 holds (Python would read it as inf, and store "Infinity": not JSON)
+    ("application/merge-patch+json", b'{"a": 1e400}', "out of range"),
+    ("application/json-patch+json", b'[{"op": "add", "path": "/a", "value": -1e999}]', "out of range"),
+    # nested deeper than Python's recursion allows (Go's decoder takes it; no object is that deep)
+    ("application/merge-patch+json", b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
+    ("application/strategic-merge-patch+json", b'{"a":' * 101 + b"1" + b"}" * 101, "nested too deeply"),
+    ("application/json-patch+json", b"[" * 100000 + b"]" * 100000, "nested too deeply"),
 ]
 
 
@@ -231,3 +238,8 @@ def test_json_patch_add_then_remove_restores_the_document(doc, key, value):
     assert json_equal(added[key], value)
     removed = _patch(added, [{"op": "remove", "path": pointer}], "application/json-patch+json")
     assert json_equal(removed, doc)
+
+
+def test_a_patch_at_the_depth_limit_applies():
+    patch = json.loads('{"a":' * 99 + "1" + "}" * 99)  # 99 objects, the patch itself is the 100th level
+    assert merge_patch({}, patch) == _patch({}, json.dumps(patch), "application/merge-patch+json")

@@ -195,8 +195,6 @@ def live_and_patch(draw):
     return deployment(live), pod_spec_patch(spec)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: a $patch delete with $setElementOrder that leaves a live-only "
-                   "item unlisted; upstream puts the live-only item first, we put the patch's new item first")
 def test_delete_directive_with_partial_element_order(kubectl_available, tmp_path):
     obj = deployment([c("a", env=[{"name": "A", "value": "1"}]), c("b", env=[{"name": "A", "value": "1"}])])
     patch = {"spec": {"template": {"spec": {"containers": [{"$patch": "delete", "name": "a"},
@@ -205,7 +203,7 @@ def test_delete_directive_with_partial_element_order(kubectl_available, tmp_path
     assert same(upstream(obj, patch, tmp_path), ours(obj, patch))
 
 
-# derandomize: CI must not depend on which random cases a run happens to draw (the known gap above
+# derandomize: CI must not depend on which random cases a run happens to draw (the ordering case above
 # is one hypothesis found); the examples are still many and varied, the same in every run.
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
