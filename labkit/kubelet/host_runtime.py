@@ -6,7 +6,8 @@ namespaces, no cgroups and the runtime's own user. What is real is what the
 streaming server sees: a process with stdin/stdout/stderr, a CRI-format log
 file that grows while it runs (``<root>/pods/<ns>_<pod>/<container>/0.log``,
 the layout of /var/log/pods), commands executed next to it with their true
-exit codes, and its live output for ``attach``. The tests of the streams use
+exit codes (on a real pseudo-terminal for ``exec -t``), and its live output
+for ``attach``. The tests of the streams use
 it; labkit's kubelet will serve the same Runtime interface from containerd
 through CRI (Exec, Attach, ContainerStatus.logPath).
 """
