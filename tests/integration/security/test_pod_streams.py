@@ -354,6 +354,19 @@ def test_python_client_stream_exec_with_stdin(cluster):
         assert ws.returncode == 0
 
 
+def test_kubectl_exec_it_on_a_terminal(cluster, admin):
+    """kubectl -it on a real terminal (util-linux ``script`` gives it one): its size reaches the command."""
+    inner = (f"stty cols 100 rows 30; {KUBECTL} --kubeconfig={admin} --namespace={NS} exec -it quiet -- "
+             f"sh -c 'stty size; tty; exit 4'")
+    done = subprocess.run(["script", "-qec", inner, "/dev/null"], capture_output=True, text=True, timeout=90,
+                          env={"HOME": str(admin.parent), "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
+    lines = done.stdout.replace("\r", "").splitlines()
+    # script types a NUL when its own stdin ends; the remote terminal echoes it as ^@
+    assert any(line.removeprefix("^@") == "30 100" for line in lines), done.stdout
+    assert any(line.startswith("/dev/pts/") for line in lines)
+    assert "command terminated with exit code 4" in done.stdout  # script puts stderr on its terminal too
+
+
 def test_python_client_exec_with_a_terminal(cluster):
     import kubernetes
     from kubernetes.stream import stream
