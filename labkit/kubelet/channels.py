@@ -146,9 +146,9 @@ def exit_code_status(exit_code: int, command: list[str]) -> dict:
 
 
 def error_status(message: str) -> dict:
-    """The command could not run at all (upstream: an InternalError Status)."""
-    return {"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError",
-            "details": {"causes": [{"message": message}]}, "code": 500}
+    """The command could not run at all (upstream: an InternalError Status, worded as its NewInternalError)."""
+    return {"metadata": {}, "status": "Failure", "message": f"Internal error occurred: {message}",
+            "reason": "InternalError", "details": {"causes": [{"message": message}]}, "code": 500}
 
 
 def status_payload(protocol: Protocol, status: dict) -> bytes | None:

@@ -247,6 +247,9 @@ class StreamingServer:
             status = channels.error_status(f"error executing command in container: {exc}")
         except ConnectionResetError:
             status = None  # the client is gone
+        except Exception as exc:  # the runtime failed: the client hears why, the log keeps the traceback
+            log.exception("%s %s failed", "attach" if command is None else "exec", ref)
+            status = channels.error_status(f"error executing command in container: {exc}")
         payload = channels.status_payload(protocol, status) if status else None
         with contextlib.suppress(ConnectionResetError):
             if payload is not None:

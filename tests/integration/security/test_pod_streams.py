@@ -304,6 +304,13 @@ def test_kubectl_exec_success_runs_in_the_containers_directory(cluster, admin):
     assert done.stdout == "0.log\n"  # the stand-in runtime's container directory
 
 
+def test_kubectl_exec_of_a_missing_program(cluster, admin):
+    done = kubectl(cluster, admin, "exec", "quiet", "--", "no-such-program")
+    assert done.returncode == 1
+    assert ('Internal error occurred: error executing command in container: exec: "no-such-program": '
+            'No such file or directory') in done.stderr
+
+
 def test_kubectl_exec_with_piped_stdin(cluster, admin):
     done = kubectl(cluster, admin, "exec", "-i", "quiet", "--", "tr", "a-z", "A-Z", input="hello\nworld\n")
     assert done.returncode == 0, done.stderr
