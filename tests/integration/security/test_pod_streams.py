@@ -362,9 +362,10 @@ def test_python_client_stream_exec_with_stdin(cluster):
 
 
 def test_kubectl_exec_it_on_a_terminal(cluster, admin):
-    """kubectl -it on a real terminal (util-linux ``script`` gives it one): its size reaches the command."""
+    """kubectl -it on a real terminal (util-linux ``script`` gives it one): its size reaches the command.
+    kubectl sends the size once the stream is up, the command may start first: it waits for a size."""
     inner = (f"stty cols 100 rows 30; {KUBECTL} --kubeconfig={admin} --namespace={NS} exec -it quiet -- "
-             f"sh -c 'stty size; tty; exit 4'")
+             f"sh -c 'while [ \"$(stty size)\" = \"0 0\" ]; do sleep 0.1; done; stty size; tty; exit 4'")
     done = subprocess.run(["script", "-qec", inner, "/dev/null"], capture_output=True, text=True, timeout=90,
                           env={"HOME": str(admin.parent), "PATH": "/usr/bin:/bin"}, stdin=subprocess.DEVNULL)
     lines = done.stdout.replace("\r", "").splitlines()
