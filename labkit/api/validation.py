@@ -409,6 +409,11 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
                                  "illegal base64 data")
         elif kind == "integer":
             bad = not isinstance(value, int) or isinstance(value, bool)
+            width = 32 if dict(t.openapi).get("format") == "int32" else 64
+            if not bad and not -(2 ** (width - 1)) <= value < 2 ** (width - 1):
+                # Go's decoder refuses a number its int32/int64 field cannot hold; stored, no Go client could read it
+                errs.add(path, TYPE_INVALID, f"Invalid value: {value}: must be of type int{width} "
+                         f"(at most {2 ** (width - 1) - 1}, at least {-(2 ** (width - 1))})")
         elif kind == "boolean":
             bad = not isinstance(value, bool)
         elif kind == "number":

@@ -100,6 +100,14 @@ CASES = [
     ("wrong JSON type", res("", "pods"), pod(terminationGracePeriodSeconds="30"),
      [("spec.terminationGracePeriodSeconds", "FieldValueTypeInvalid",
        'Invalid value: "30": must be of type integer')]),
+    # a number the Go field cannot hold (found by the HTTP fuzz: stored, no Go client could read the object)
+    ("int32 overflow", res("apps", "deployments"), deployment(replicas=2**31),
+     [("spec.replicas", "FieldValueTypeInvalid",
+       "Invalid value: 2147483648: must be of type int32 (at most 2147483647, at least -2147483648)")]),
+    ("int32 at its bound", res("apps", "deployments"), deployment(replicas=2**31 - 1), []),
+    ("int64 overflow", res("", "pods"), pod(activeDeadlineSeconds=2**64),
+     [("spec.activeDeadlineSeconds", "FieldValueTypeInvalid", "Invalid value: 18446744073709551616: must be of type "
+       "int64 (at most 9223372036854775807, at least -9223372036854775808)")]),
     ("resource requests over limits", res("", "pods"),
      pod(containers=[{"name": "a", "image": "x", "resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "2"}}}]),
      [("spec.containers[0].resources.requests", "FieldValueInvalid",
