@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -281,6 +282,13 @@ async def serve(args: argparse.Namespace) -> None:
             return [("etcd", None)]
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return [("etcd", str(exc) or type(exc).__name__)]
+
+    # What startup built (resource tables, schemas, OpenAPI documents) lives as long as the process: leave it
+    # out of the cyclic garbage collector's scans, and let it look at new objects less often. A request's
+    # objects are freed by reference counting anyway; the collector's passes took ~6% of the CPU per request.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 100)
 
     address = args.advertise_address or "127.0.0.1"
     port = args.secure_port if ssl_context is not None else args.insecure_port

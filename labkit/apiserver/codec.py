@@ -28,7 +28,37 @@ import yaml
 
 def dumps(data: Any) -> bytes:
     """Compact JSON, UTF-8, keys in insertion order."""
-    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        if not _has_lone_surrogate(data):
+            raise
+        return orjson.dumps(without_lone_surrogates(data), option=orjson.OPT_NON_STR_KEYS)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """Strings with each unpaired UTF-16 surrogate (JSON's ``"\\ud800"``) made U+FFFD, as Go's decoder does.
+
+    Python's json keeps them as they are, and they have no UTF-8 form.
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace") \
+            if any("\ud800" <= ch <= "\udfff" for ch in value) else value
+    if isinstance(value, dict):
+        return {without_lone_surrogates(k): without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_lone_surrogates(v) for v in value]
+    return value
 
 
 def loads(data: bytes | str) -> Any:
@@ -53,7 +83,10 @@ def decode_request(text: str, yaml_body: bool = False) -> tuple[Any, list[str]]:
         return obj
 
     data = json.loads(text, object_pairs_hook=to_dict)
-    return data, (list(_repeated_paths(data, "", repeated)) if repeated else [])
+    paths = list(_repeated_paths(data, "", repeated)) if repeated else []
+    if "\\u" in text or "\\U" in text:  # an escape may have been a lone surrogate
+        data = without_lone_surrogates(data)
+    return data, paths
 
 
 def _repeated_paths(value: Any, path: str, repeated: dict[int, list[str]]):
@@ -92,6 +125,8 @@ def _yaml_noting_duplicates(text: str) -> tuple[Any, list[str]]:
     loader = _DuplicateNotingLoader(text)
     try:
         data = loader.get_single_data()
+        if "\\u" in text or "\\U" in text:
+            data = without_lone_surrogates(data)
         return data, [message for _, message in sorted(loader.duplicates)]  # in line order, as go-yaml
     finally:
         loader.dispose()

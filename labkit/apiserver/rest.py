@@ -61,9 +61,23 @@ class DeleteOptions:
     dry_run: bool = False
     user: Any = None
 
+    # The body's fields and the JSON types upstream's Go struct takes (a wrong type is a decoding 400).
+    FIELD_TYPES = {"kind": (str, "string"), "apiVersion": (str, "string"), "gracePeriodSeconds": (int, "int64"),
+                   "propagationPolicy": (str, "v1.DeletionPropagation"), "orphanDependents": (bool, "bool"),
+                   "dryRun": (list, "[]string"), "preconditions": (dict, "v1.Preconditions")}
+    PRECONDITION_TYPES = {"uid": (str, "types.UID"), "resourceVersion": (str, "string")}
+
     @classmethod
-    def from_body(cls, body: dict | None, query: dict[str, str]) -> "DeleteOptions":
+    def from_body(cls, body: Any, query: dict[str, str]) -> "DeleteOptions":
+        if body is not None and not isinstance(body, dict):
+            raise errors.bad_request(f"json: cannot unmarshal {_json_type(body)} into Go value of type "
+                                     "v1.DeleteOptions")
         body = body or {}
+        _check_types("DeleteOptions", body, cls.FIELD_TYPES)
+        _check_types("DeleteOptions.preconditions", body.get("preconditions") or {}, cls.PRECONDITION_TYPES)
+        if any(not isinstance(v, str) for v in body.get("dryRun") or []):
+            raise errors.bad_request("json: cannot unmarshal non-string into Go struct field DeleteOptions.dryRun "
+                                     "of type string")
         if body and body.get("kind") not in (None, "DeleteOptions"):
             raise errors.bad_request(f'a DeleteOptions body was expected, got kind "{body.get("kind")}"')
         grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
@@ -85,6 +99,27 @@ class DeleteOptions:
         except (TypeError, ValueError):
             raise errors.bad_request(f"gracePeriodSeconds: {grace!r} is not an integer") from None
         return cls(grace_int, policy, body.get("preconditions") or {}, "All" in dry)
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type's name as Go's decoder says it (``cannot unmarshal number into ...``)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
+
+
+def _check_types(struct: str, body: dict, types: dict[str, tuple[type, str]]) -> None:
+    """Fields of a wrong JSON type are a 400 with Go's words; null is "not set", as for Go."""
+    for name, (wanted, go_type) in types.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        ok = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
+        if not ok:
+            raise errors.bad_request(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+                                     f"{struct}.{name} of type {go_type}")
 
 
 def check_name(resource: Resource, name: str) -> None:

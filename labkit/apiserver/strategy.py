@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -36,8 +37,15 @@ DEFAULT_POD_GRACE_SECONDS = 30
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
+_now_text = (0, "")  # (second, its RFC 3339 text): every create asks, the text changes once a second
+
+
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _now_text
+    second = int(time.time())
+    if second != _now_text[0]:
+        _now_text = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _now_text[1]
 
 
 def rfc3339(moment: datetime) -> str:
