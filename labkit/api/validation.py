@@ -123,7 +123,7 @@ class Errors:
         self.add(field, NOT_FOUND, f"Not found: {go_repr(value)}")
 
     def too_long(self, field: str, limit: int) -> None:
-        self.add(field, TOO_LONG, f"Too long: may not be more than {limit} bytes")
+        self.add(field, TOO_LONG, f"Too long: must have at most {limit} bytes")
 
     def immutable(self, field: str, value: Any) -> None:
         self.invalid(field, value, "field is immutable")
@@ -1540,10 +1540,14 @@ def _default_limit_range(lr: dict) -> None:
 
 # -- config and identity ---------------------------------------------------------
 
-MAX_CONFIG_SIZE = 1024 * 1024
+MAX_CONFIG_SIZE = 1024 * 1024  # upstream's MaxSecretSize: for Secrets and ConfigMaps alike
 
 
-def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...]) -> None:
+def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
+                          base64_fields: tuple[str, ...] = ()) -> None:
+    """Keys, and the total size of the values - counted as upstream's Go code counts them: the bytes
+    of the values, so a ``[]byte`` field (Secret ``data``, ConfigMap ``binaryData``, base64 in JSON)
+    counts its decoded bytes, a string field its UTF-8 bytes."""
     total = 0
     seen: dict[str, str] = {}
     for field_ in data_fields:
@@ -1553,9 +1557,18 @@ def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...])
             if key in seen and seen[key] != field_:
                 errs.invalid(f"{field_}[{key}]", key, f"duplicate of key present in {seen[key]}")
             seen.setdefault(key, field_)
-            total += len(value) if isinstance(value, str) else 0
+            if isinstance(value, str):
+                total += _decoded_size(value) if field_ in base64_fields else len(value.encode("utf-8", "replace"))
     if total > MAX_CONFIG_SIZE:
         errs.too_long(data_fields[0], MAX_CONFIG_SIZE)
+
+
+def _decoded_size(text: str) -> int:
+    """How many bytes base64 ``text`` decodes to (bad base64 is reported by the type pass; counted as is)."""
+    try:
+        return len(base64.b64decode(text, validate=True))
+    except ValueError:
+        return len(text)
 
 
 def _validate_immutable_data(new: dict, old: dict, errs: Errors, data_fields: tuple[str, ...]) -> None:
@@ -1575,7 +1588,7 @@ SECRET_REQUIRED_KEYS = {
 
 
 def validate_secret(secret: dict, errs: Errors) -> None:
-    _validate_config_data(secret, errs, ("data",))
+    _validate_config_data(secret, errs, ("data",), base64_fields=("data",))
     stype = secret.get("type") or "Opaque"
     data = _dict(secret.get("data"))
     if stype == "kubernetes.io/service-account-token":
@@ -1717,7 +1730,7 @@ _CREATE_RULES: dict[tuple[str, str], Callable[[dict, Errors], None]] = {
     ("v1", "Endpoints"): validate_endpoints,
     ("v1", "Node"): validate_node,
     ("v1", "Namespace"): validate_namespace,
-    ("v1", "ConfigMap"): lambda o, e: _validate_config_data(o, e, ("data", "binaryData")),
+    ("v1", "ConfigMap"): lambda o, e: _validate_config_data(o, e, ("data", "binaryData"), base64_fields=("binaryData",)),
     ("v1", "Secret"): validate_secret,
     ("v1", "Event"): validate_core_event,
     ("events.k8s.io/v1", "Event"): validate_events_event,

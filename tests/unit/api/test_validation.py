@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 
 import pytest
@@ -186,6 +187,23 @@ CASES = [
     ("secret data not base64", res("", "secrets"),
      {"metadata": {"name": "s", "namespace": "default"}, "data": {"k": "not base64!"}},
      [("data[k]", "FieldValueInvalid", 'Invalid value: "<secret contents redacted>": illegal base64 data')]),
+    # MaxSecretSize counts decoded bytes: 900 KB of data is 1.2 MB of base64, and fits (issue 2's gap)
+    ("secret of 900 KB", res("", "secrets"),
+     {"metadata": {"name": "s", "namespace": "default"}, "data": {"k": base64.b64encode(b"x" * 900_000).decode()}},
+     []),
+    ("secret of 1 MiB in two values", res("", "secrets"),
+     {"metadata": {"name": "s", "namespace": "default"},
+      "data": {"a": base64.b64encode(b"x" * 2**19).decode(), "b": base64.b64encode(b"y" * 2**19).decode()}}, []),
+    ("secret one byte over 1 MiB", res("", "secrets"),
+     {"metadata": {"name": "s", "namespace": "default"},
+      "data": {"a": base64.b64encode(b"x" * 2**19).decode(), "b": base64.b64encode(b"y" * (2**19 + 1)).decode()}},
+     [("data", "FieldValueTooLong", "Too long: must have at most 1048576 bytes")]),
+    ("configmap binaryData counts decoded bytes", res("", "configmaps"),
+     {"metadata": {"name": "c", "namespace": "default"}, "binaryData": {"b": base64.b64encode(b"x" * 900_000).decode()},
+      "data": {"a": "y" * 100_000}}, []),
+    ("configmap data counts UTF-8 bytes", res("", "configmaps"),
+     {"metadata": {"name": "c", "namespace": "default"}, "data": {"a": "\u00e9" * 600_000}},  # 1.2 MB in UTF-8
+     [("data", "FieldValueTooLong", "Too long: must have at most 1048576 bytes")]),
     ("role rule without verbs", registry.lookup("rbac.authorization.k8s.io", "v1", "roles"),
      {"metadata": {"name": "r", "namespace": "default"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]},
      [("rules[0].verbs", "FieldValueRequired", "Required value: verbs must contain at least one value")]),
