@@ -540,9 +540,12 @@ class ResourceQuota(BasePlugin):
                 await self._charge(a, a.obj, +1, grown)
 
     async def _charge(self, a: Attributes, obj: dict, sign: int, adds: dict[str, Decimal] | None = None) -> None:
+        known = await self.known_quotas(a.namespace)
+        if not known:
+            return  # most namespaces have no quota: nothing to count
         adds = usage(a.resource, obj) if adds is None else adds
         if not any(name in ((q.get("status") or {}).get("hard") or (q.get("spec") or {}).get("hard") or {})
-                   for q in await self.known_quotas(a.namespace) for name in adds):
+                   for q in known for name in adds):
             return
         if sign > 0 and a.operation == CREATE and not a.dry_run:
             # Creates charging the same quotas take turns in this apiserver: each reads the quota after

@@ -151,7 +151,9 @@ async def read_body(request: web.Request) -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BODY_BYTES:
         raise errors.too_large()
-    body = bytearray()
+    if length is not None:
+        return await request.read()  # the length is known and allowed: one read
+    body = bytearray()  # chunked: count as it comes
     async for chunk in request.content.iter_chunked(65536):
         body += chunk
         if len(body) > MAX_BODY_BYTES:
