@@ -65,8 +65,11 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def decode_request(text: str, yaml_body: bool = False) -> tuple[Any, list[str]]:
-    """(the body's data, its repeated keys): JSON paths (``spec.paused``), or YAML's line messages."""
+def decode_request(text: str, yaml_body: bool = False, keys_only: bool = False) -> tuple[Any, list]:
+    """(the body's data, its repeated keys): JSON paths (``spec.paused``), or YAML's line messages.
+
+    With ``keys_only`` (JSON) the repeated keys come as (path, key) pairs.
+    """
     if yaml_body:
         return _yaml_noting_duplicates(text)
     repeated: dict[int, list[str]] = {}  # id() of a decoded object -> the keys it had twice
@@ -83,20 +86,21 @@ def decode_request(text: str, yaml_body: bool = False) -> tuple[Any, list[str]]:
         return obj
 
     data = json.loads(text, object_pairs_hook=to_dict)
-    paths = list(_repeated_paths(data, "", repeated)) if repeated else []
+    found = list(_repeated_paths(data, "", repeated)) if repeated else []
+    paths = found if keys_only else [path for path, _ in found]
     if "\\u" in text or "\\U" in text:  # an escape may have been a lone surrogate
         data = without_lone_surrogates(data)
     return data, paths
 
 
 def _repeated_paths(value: Any, path: str, repeated: dict[int, list[str]]):
-    """Paths of the repeated keys, in document order, in upstream's notation (``a.b[0].c``)."""
+    """(path, key) of each repeated key, in document order; paths in upstream's notation (``a.b[0].c``)."""
     if isinstance(value, dict):
         twice = repeated.get(id(value), ())
         for key, sub in value.items():
             child = f"{path}.{key}" if path else key
             if key in twice:
-                yield child
+                yield child, key
             yield from _repeated_paths(sub, child, repeated)
     elif isinstance(value, list):
         for i, item in enumerate(value):

@@ -47,10 +47,11 @@ class Options:
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     warnings: list[str] = field(default_factory=list)  # filled in: the answer's Warning headers
     user: Any = None  # who asks (labkit.apiserver.auth.UserInfo); None on the insecure port
-    # Keys the request body had twice (server.decode_body): JSON paths ("spec.paused"), or for a YAML
-    # body go-yaml's messages ('line 5: key "name" already set in map'). Reported like unknown fields.
+    # Keys the request body had twice (server.py), reported like unknown fields. duplicates_kind says what
+    # the entries are: "json": paths of an object body ("spec.paused"); "yaml": go-yaml's messages
+    # ('line 5: key "name" already set in map'); "patch": messages about a patch body ('duplicate field "x"').
     duplicate_fields: list[str] = field(default_factory=list)
-    duplicates_are_yaml_lines: bool = False
+    duplicates_kind: str = "json"
 
 
 @dataclass
@@ -574,12 +575,15 @@ def strict_decoding_problems(obj: dict, unknown: list[str], options: Options) ->
     JSON: in document order, a field both unknown and repeated named once, as
     unknown (upstream's typed decoder skips unknown fields). YAML: go-yaml's
     repeated-key lines first, as one entry when strict, then the unknown fields.
+    A patch: its repeated keys first, then the patched object's unknown fields.
     """
     unknown_texts = unknown_field_warnings(unknown)
     repeated = options.duplicate_fields
     if not repeated:
         return unknown_texts
-    if options.duplicates_are_yaml_lines:
+    if options.duplicates_kind == "patch":
+        return repeated + unknown_texts
+    if options.duplicates_kind == "yaml":
         if options.field_validation == "Strict":
             return ["yaml: unmarshal errors:\n  " + "\n  ".join(repeated)] + unknown_texts
         return repeated + unknown_texts

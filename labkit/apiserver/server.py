@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from aiohttp import web
 
 from labkit.api import errors, registry
 from labkit.api.errors import Cause, StatusError
-from labkit.api.patch import PATCH_TYPES
+from labkit.api.patch import JSON_PATCH, PATCH_TYPES
 from labkit.api.registry import Resource
 from labkit.apiserver import codec, discovery, kubelet_proxy, openapi, openapi_v2, tables
 from labkit.apiserver.etcd import EtcdUnavailable, RequestTooLarge
@@ -198,8 +199,25 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
         raise errors.bad_request(f"the request body could not be decoded: {reason}") from None
     if options is not None and repeated:
         options.duplicate_fields = repeated
-        options.duplicates_are_yaml_lines = media != JSON
+        options.duplicates_kind = "json" if media == JSON else "yaml"
     return data
+
+
+def repeated_patch_keys(raw: bytes, content_type: str) -> list[str]:
+    """A patch body's repeated keys in upstream's words (a patch that does not parse is apply_patch's 400).
+
+    Merge patches name the key (``duplicate field "paused"``); a JSON patch only
+    the keys of its operations (``json patch duplicate field "path"``): what its
+    values repeat is dropped unreported, as by upstream's json-patch library.
+    """
+    try:
+        _, repeated = codec.decode_request(raw.decode("utf-8"), keys_only=True)
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, too deep: apply_patch says which
+        return []
+    if content_type.split(";", 1)[0].strip().lower() == JSON_PATCH:
+        return [f'json patch duplicate field "{key}"' for path, key in repeated
+                if re.fullmatch(r"\[\d+\]\." + re.escape(key), path)]  # a key of an operation itself
+    return [f'duplicate field "{key}"' for _, key in repeated]
 
 
 def write_options(request: web.Request) -> Options:
@@ -525,6 +543,9 @@ class ApiServer:
         if info.subresource not in (None, "status"):
             raise errors.method_not_allowed()
         self.verb_allowed(info, "patch")
+        if options.field_validation != "Ignore":
+            options.duplicate_fields = repeated_patch_keys(raw, content_type)
+            options.duplicates_kind = "patch"
         obj = await reg.patch(r, info.namespace, info.name, raw, content_type, options, info.subresource)
         return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)
 

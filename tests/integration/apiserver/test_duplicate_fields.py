@@ -216,3 +216,31 @@ def test_kubectl_with_a_json_file_with_a_repeated_key(apiserver, tmp_path):
     assert 'Warning: duplicate field "metadata.name"' in warned.stderr
     assert 'Warning: duplicate field "data.a"' in warned.stderr
     assert json.loads(kubectl("get", "configmap", "warned", "-n", ns, "-o", "json").stdout)["data"] == {"a": "2"}
+
+
+async def test_patches_name_their_repeated_keys(session, ns):
+    body = json.loads(DEPLOYMENT_JSON.replace("NAME", "patched"))
+    del body["spec"]["unknown1"], body["spec"]["unknownDupe"]
+    code, stored, _ = await post(session, ns, json.dumps(body), None)
+    assert code == 201, stored
+    path = f"/apis/apps/v1/namespaces/{ns}/deployments/patched"
+    merge = b'{"spec": {"paused": true, "paused": false, "bogus": 1}}'
+    json_patch = (b'[{"op": "replace", "path": "/spec/paused", "path": "/spec/paused", "value": true},'
+                  b' {"op": "add", "path": "/metadata/labels", "value": {"a": "1", "a": "2"}}]')
+    for content_type, patch, expected in (
+            ("application/merge-patch+json", merge, ['duplicate field "paused"', 'unknown field "spec.bogus"']),
+            ("application/strategic-merge-patch+json", merge,
+             ['duplicate field "paused"', 'unknown field "spec.bogus"']),
+            ("application/json-patch+json", json_patch, ['json patch duplicate field "path"'])):
+        async with session.patch(path, data=patch, params={"fieldValidation": "Strict"},
+                                 headers={"Content-Type": content_type}) as resp:
+            refusal = await resp.json()
+            assert resp.status == 400, refusal
+            assert refusal["message"].endswith("strict decoding error: " + ", ".join(expected)), refusal["message"]
+        async with session.patch(path, data=patch, headers={"Content-Type": content_type}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert warnings_of(resp) == expected
+        async with session.patch(path, data=patch, params={"fieldValidation": "Ignore"},
+                                 headers={"Content-Type": content_type}) as resp:
+            assert resp.status == 200, await resp.text()
+            assert warnings_of(resp) == []
