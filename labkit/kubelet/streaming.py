@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from aiohttp import WSMsgType, web
 
@@ -72,13 +73,29 @@ def _flag(query, name: str) -> bool:
 
 
 class SubjectAccessReviewAuthorizer:
-    """upstream's kubelet ``--authorization-mode=Webhook``: one SubjectAccessReview per request, answered by
-    the apiserver with the kubelet's own credentials (system:node:<name> may create them)."""
+    """upstream's kubelet ``--authorization-mode=Webhook``: a SubjectAccessReview, answered by the apiserver
+    with the kubelet's own credentials (system:node:<name> may create them). Answers are remembered as
+    upstream's defaults say (--authorization-webhook-cache-authorized-ttl 5m, -unauthorized-ttl 30s)."""
 
-    def __init__(self, client: ApiClient):
+    def __init__(self, client: ApiClient, authorized_ttl: float = 300.0, unauthorized_ttl: float = 30.0):
         self.client = client
+        self.ttl = {True: authorized_ttl, False: unauthorized_ttl}
+        self.answers: dict[tuple, tuple[bool, str, float]] = {}  # question -> (allowed, reason, expires)
 
     async def authorize(self, user: UserInfo, verb: str, node_name: str, subresource: str) -> tuple[bool, str]:
+        question = (user.name, user.uid, user.groups, tuple(sorted((k, tuple(v)) for k, v in user.extra.items())),
+                    verb, node_name, subresource)
+        now = time.monotonic()
+        known = self.answers.get(question)
+        if known is not None and known[2] > now:
+            return known[0], known[1]
+        allowed, reason = await self._ask(user, verb, node_name, subresource)
+        if len(self.answers) > 1024:  # forget the expired ones now and then
+            self.answers = {q: a for q, a in self.answers.items() if a[2] > now}
+        self.answers[question] = (allowed, reason, now + self.ttl[allowed])
+        return allowed, reason
+
+    async def _ask(self, user: UserInfo, verb: str, node_name: str, subresource: str) -> tuple[bool, str]:
         review = {
             "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
             "spec": {"user": user.name, "groups": list(user.groups), "uid": user.uid,
