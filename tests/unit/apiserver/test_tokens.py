@@ -206,6 +206,28 @@ def test_a_client_certificate_of_the_ca_is_its_cn_and_o(client_ca):
     assert X509Authenticator(ca_file).verify(leaf(ca, usages=("server", "client"))).name == "system:node:worker-1"
 
 
+def test_a_certificate_without_extended_key_usage_is_good_for_clients_as_in_go(client_ca):
+    """Go's x509 (upstream's verifier) reads no extended key usage as any usage; so does labkit's."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    from labkit.pki.ca import new_key
+
+    ca, ca_file = client_ca
+    now = datetime.now(timezone.utc)
+    key = new_key()
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "plain")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    assert X509Authenticator(ca_file).verify(cert.public_bytes(serialization.Encoding.DER)).name == "plain"
+
+
 @pytest.mark.parametrize("case,reason", [
     ("impostor", "signature does not match"),  # another CA of the same name signed it
     ("stranger", "candidates exhausted"),  # another CA signed it
