@@ -17,7 +17,6 @@ and a ``dryRun=All`` request takes every step but the last write.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -29,7 +28,7 @@ from labkit.api.registry import Resource
 from labkit.api.schema import drop_unknown_fields
 from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
 from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate
-from labkit.apiserver import strategy
+from labkit.apiserver import codec, strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
 from labkit.apiserver.storage import NO_EXTRAS, Change, Extras, ListResult, RetryWrite, Storage, StoredEvent, \
@@ -243,7 +242,7 @@ class Registry:
             raise errors.invalid(resource.kind, (obj.get("metadata") or {}).get("name", ""), causes, resource.group)
 
     async def create(self, resource: Resource, namespace: str | None, body: Any, options: Options) -> dict:
-        obj = self.check_body(resource, copy.deepcopy(body), namespace)
+        obj = self.check_body(resource, codec.copy(body), namespace)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
@@ -256,7 +255,7 @@ class Registry:
                 raise errors.invalid(resource.kind, "", [Cause(
                     "metadata.name", "Required value: name or generateName is required", "FieldValueRequired")],
                     resource.group)
-            prepared = copy.deepcopy(obj)
+            prepared = codec.copy(obj)
             strategy.prepare_for_create(resource, prepared)
             default(resource, prepared)
             attrs = Attributes(CREATE, resource, meta.get("namespace"), meta["name"], prepared, user=options.user,
@@ -294,7 +293,7 @@ class Registry:
     async def update(self, resource: Resource, namespace: str | None, name: str, body: Any, options: Options,
                      subresource: str | None = None) -> dict:
         check_name(resource, name)
-        obj = self.check_body(resource, copy.deepcopy(body), namespace, name)
+        obj = self.check_body(resource, codec.copy(body), namespace, name)
         self.unknown_field_check(resource, obj, options)
         wanted_rv = obj["metadata"].get("resourceVersion") or None
 
@@ -379,7 +378,7 @@ class Registry:
             grace = strategy.deletion_grace_seconds(resource, current, options.grace_period_seconds)
             if meta.get("deletionTimestamp"):
                 # Already terminating: a shorter grace period or a new policy may still apply.
-                updated = copy.deepcopy(current)
+                updated = codec.copy(current)
                 updated["metadata"]["finalizers"] = finalizers
                 old_grace = int(meta.get("deletionGracePeriodSeconds") or 0)
                 if grace < old_grace:
@@ -436,7 +435,7 @@ class Registry:
             if current:
                 raise errors.conflict("pods/binding", name, detail=f"pod {name} is already assigned to node "
                                                                    f'"{current}"')
-            bound = copy.deepcopy(pod)
+            bound = codec.copy(pod)
             bound["spec"]["nodeName"] = node
             for key in ("annotations",):
                 extra = (binding.get("metadata") or {}).get(key)
@@ -517,7 +516,7 @@ class Registry:
                 raise errors.invalid("Scale", name, [Cause(
                     "spec.replicas", f"Invalid value: {replicas}: must be greater than or equal to 0")],
                     "autoscaling")
-            new = copy.deepcopy(current)
+            new = codec.copy(current)
             new.setdefault("spec", {})["replicas"] = replicas
             return await self.updated(resource, current, new, None, options)
 

@@ -12,13 +12,13 @@ with finalizers wait for them.
 
 from __future__ import annotations
 
-import copy
 import random
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from labkit.api.registry import Resource
+from labkit.apiserver import codec
 
 # Kinds whose spec changes bump metadata.generation (the ones with controllers
 # that report status.observedGeneration).
@@ -115,14 +115,14 @@ def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: st
     """The object to store for an update of ``old`` by ``new`` through the main resource or a subresource."""
     old_meta = old.get("metadata") or {}
     if subresource == "status":
-        stored = copy.deepcopy(old)
+        stored = codec.copy(old)
         stored["status"] = new.get("status")
         if stored["status"] is None:
             stored.pop("status")
         with_zero_status(resource, stored)
         stored["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion")
         return stored
-    new = copy.deepcopy(new)
+    new = codec.copy(new)
     meta = new.setdefault("metadata", {})
     # What the client cannot change on update.
     for kept in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
@@ -131,15 +131,15 @@ def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: st
         else:
             meta.pop(kept, None)
     if resource.kind == "Namespace" and subresource != "finalize":
-        new["spec"] = copy.deepcopy(old.get("spec") or {})  # spec.finalizers change only through /finalize
+        new["spec"] = codec.copy(old.get("spec") or {})  # spec.finalizers change only through /finalize
     if subresource == "finalize":
-        stored = copy.deepcopy(old)
+        stored = codec.copy(old)
         stored["spec"] = {**(old.get("spec") or {}), "finalizers": (new.get("spec") or {}).get("finalizers") or []}
         stored["metadata"]["resourceVersion"] = meta.get("resourceVersion")
         return stored
     if has_status(resource):
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = codec.copy(old["status"])
         else:
             new.pop("status", None)
     if tracks_generation(resource) and new.get("spec") != old.get("spec"):
@@ -188,7 +188,7 @@ def deletion_grace_seconds(resource: Resource, obj: dict, requested: int | None)
 
 
 def mark_deleting(obj: dict, grace: int) -> dict:
-    obj = copy.deepcopy(obj)
+    obj = codec.copy(obj)
     meta = obj["metadata"]
     meta["deletionTimestamp"] = rfc3339(datetime.now(timezone.utc) + timedelta(seconds=grace))
     meta["deletionGracePeriodSeconds"] = grace
