@@ -36,6 +36,10 @@ class RequestTooLarge(Exception):
     """etcd refused a write bigger than its --max-request-bytes (1.5 MiB by default): the client's 413."""
 
 
+class LeaseNotFound(Exception):
+    """A write named a lease etcd no longer has (it expired, or was revoked): grant a new one and retry."""
+
+
 class Compacted(Exception):
     """The revision asked for was compacted away."""
 
@@ -173,6 +177,8 @@ class Etcd:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.OUT_OF_RANGE or "compacted" in (exc.details() or ""):
                 raise Compacted(getattr(request, "revision", 0), 0) from None
+            if exc.code() == grpc.StatusCode.NOT_FOUND and "lease not found" in (exc.details() or ""):
+                raise LeaseNotFound(exc.details()) from None
             # A write over etcd's limit: "etcdserver: request is too large", or past 2 MiB refused
             # by etcd's gRPC server itself. Nothing is wrong with etcd: the object is too big.
             if isinstance(request, rpc.TxnRequest) and (exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED or

@@ -41,7 +41,7 @@ from labkit.api import errors
 from labkit.api.conversion import convert
 from labkit.api.registry import Resource
 from labkit.apiserver import codec
-from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, prefix_end
+from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, LeaseNotFound, prefix_end
 
 # A write that lost a race (etcd's compare failed) reads again and retries, as
 # upstream's GuaranteedUpdate does, until the request's time is up: 20 writers on
@@ -189,6 +189,10 @@ class LeaseManager:
         self._attached = 0
         self._lock = asyncio.Lock()  # one grant at a time: concurrent writes wait for it and share it
 
+    def forget(self) -> None:
+        """The current lease is gone from etcd (revoked, or etcd's data restored): the next write grants one."""
+        self._lease_id, self._expires_at, self._attached = 0, 0.0, 0
+
     def reuse_seconds(self, ttl: int) -> int:
         return min(int(self.REUSE_PERCENT * ttl), self.MAX_REUSE_SECONDS)
 
@@ -267,6 +271,18 @@ class Storage:
         ttl = self.ttls.get(resource.storage)
         return await self.leases.lease_for(ttl) if ttl else 0
 
+    async def _txn(self, resource: Resource, compare: list, success: list, failure: list) -> tuple[bool, int, list]:
+        """etcd.txn of a write of ``resource``; once more with a new lease if the one it names is gone."""
+        try:
+            return await self.etcd.txn(compare, success, failure)
+        except LeaseNotFound:
+            self.leases.forget()
+            lease = await self.lease_for(resource)
+            for op in success:
+                if op.HasField("request_put") and op.request_put.lease:
+                    op.request_put.lease = lease
+            return await self.etcd.txn(compare, success, failure)
+
     def _decode(self, resource: Resource, kv: KeyValue) -> dict:
         return decode(resource, self.transformer.from_storage(kv.key, kv.value), kv.mod_revision)
 
@@ -341,8 +357,8 @@ class Storage:
         meta = obj["metadata"]
         key = self.key(resource, meta.get("namespace"), meta["name"])
         value = self._encode(key, obj)
-        ok, revision, responses = await self.etcd.txn(
-            [Etcd.mod_revision_is(key, 0), *extras.compares],
+        ok, revision, responses = await self._txn(
+            resource, [Etcd.mod_revision_is(key, 0), *extras.compares],
             [Etcd.put(key, value, await self.lease_for(resource)), *extras.ops],
             [Etcd.read(key)])
         if not ok:
@@ -390,8 +406,9 @@ class Storage:
                 return (change.obj or current), ("deleted" if change.delete else "updated")
             value = None if change.delete else self._encode(key, change.obj)
             op = Etcd.delete(key) if change.delete else Etcd.put(key, value, await self.lease_for(resource))
-            ok, revision, responses = await self.etcd.txn(
-                [Etcd.mod_revision_is(key, kv.mod_revision), *change.extras.compares], [op, *change.extras.ops],
+            ok, revision, responses = await self._txn(
+                resource, [Etcd.mod_revision_is(key, kv.mod_revision), *change.extras.compares],
+                [op, *change.extras.ops],
                 [Etcd.read(key)])
             if ok:
                 self.recent.forget_written(change.extras.ops)

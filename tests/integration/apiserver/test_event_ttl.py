@@ -145,3 +145,21 @@ async def test_many_events_share_few_leases_and_updates_renew_them(servers):
             assert await lease_of(etcd, f"/registry/events/{ns}/e-1") != 0
     finally:
         await etcd.close()
+
+
+async def test_a_revoked_lease_is_replaced_on_the_next_write(servers):
+    etcd_process, _, long = servers
+    etcd = Etcd([etcd_process.endpoint])
+    try:
+        async with aiohttp.ClientSession(long.url) as session:
+            ns = await make_namespace(session)
+            async with session.post(f"/api/v1/namespaces/{ns}/events", json=core_event("first", ns)) as resp:
+                assert resp.status == 201, await resp.text()
+            lease = await lease_of(etcd, f"/registry/events/{ns}/first")
+            await etcd.leases.LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease), timeout=10)  # its keys go with it
+            assert (await etcd.get(f"/registry/events/{ns}/first".encode()))[1] is None
+            async with session.post(f"/api/v1/namespaces/{ns}/events", json=core_event("second", ns)) as resp:
+                assert resp.status == 201, await resp.text()  # not a 503 naming the lost lease
+            assert await lease_of(etcd, f"/registry/events/{ns}/second") not in (0, lease)
+    finally:
+        await etcd.close()
