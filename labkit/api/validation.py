@@ -45,6 +45,27 @@ TOO_LONG = "FieldValueTooLong"
 TYPE_INVALID = "FieldValueTypeInvalid"
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               '"': '\\"', "\\": "\\\\"}
+
+
+def go_quote(text: str) -> str:
+    """``text`` as Go's %q prints it: control and unprintable characters escaped, the rest as is."""
+    out = []
+    for ch in text:
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x80:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
 def go_repr(value: Any) -> str:
     """A value as Go's %v/%q/%#v would print it in an upstream error message."""
     if isinstance(value, bool):
@@ -1818,6 +1839,22 @@ def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cau
     return errs.causes
 
 
+def wrong_types(resource: Resource, obj: Any) -> list[Cause]:
+    """Only the JSON type errors of ``obj`` (``spec: true``, ``generateName: 5``): what upstream's decoder
+    refuses before any other step runs. The apiserver checks these before admission and defaulting, so
+    that no later step has to expect a ``spec`` that is not an object."""
+    errs = Errors()
+    if not isinstance(obj, dict):
+        errs.invalid("", _Raw(type(obj).__name__), "must be an object")
+        return errs.causes
+    schema = _schema_of(resource)
+    if schema is not None:
+        _check_shape(schema, obj, "", errs, in_status=False)
+    # the shape pass also reports bad quantities and base64 (decoding errors upstream too), and required
+    # fields, which are validation's business
+    return [c for c in errs.causes if c.reason != "FieldValueRequired"]
+
+
 def unknown_fields(resource: Resource, obj: dict) -> list[str]:
     """Fields of ``obj`` the schema of its kind does not declare (``spec.containers[0].imagee``)."""
     schema = _schema_of(resource)
@@ -2172,11 +2209,11 @@ def unknown_fields_error(resource: Resource, paths: list[str]) -> StatusError:
 
     ``Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.x"``
     """
-    listed = ", ".join(f'unknown field "{p}"' for p in paths)
+    listed = ", ".join(f"unknown field {go_quote(p)}" for p in paths)
     return bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
                        f'{resource.kind}: strict decoding error: {listed}')
 
 
 def unknown_field_warnings(paths: list[str]) -> list[str]:
     """fieldValidation=Warn: one ``Warning: 299 - "<text>"`` header text per unknown field."""
-    return [f'unknown field "{p}"' for p in paths]
+    return [f"unknown field {go_quote(p)}" for p in paths]  # quoted: no control character reaches a header

@@ -310,3 +310,21 @@ UNKNOWN_CASES = [
 @pytest.mark.parametrize("resource,obj,expected", [c[1:] for c in UNKNOWN_CASES], ids=[c[0] for c in UNKNOWN_CASES])
 def test_unknown_fields(resource, obj, expected):
     assert unknown_fields(resource, obj) == expected
+
+
+def test_wrong_types_are_only_the_decoding_errors():
+    """What the apiserver refuses before admission: types, quantities, base64 - not missing fields."""
+    from labkit.api.validation import wrong_types
+    causes = wrong_types(res("", "pods"), {"metadata": {"generateName": 5}, "spec": True})
+    assert [(c.field, c.reason) for c in causes] == [("metadata.generateName", "FieldValueTypeInvalid"),
+                                                     ("spec", "FieldValueTypeInvalid")]
+    quota = {"metadata": {"name": "q"}, "spec": {"hard": {"pods": "lots"}}}
+    assert [c.field for c in wrong_types(res("", "resourcequotas"), quota)] == ["spec.hard[pods]"]
+    assert wrong_types(res("", "pods"), {"metadata": {}, "spec": {}}) == []  # missing containers: validation's
+
+
+def test_unknown_field_names_are_quoted_like_go():
+    """Go's %q: a control character in a field name never reaches a Warning header raw."""
+    from labkit.api.validation import unknown_field_warnings
+    assert unknown_field_warnings(["spec.x", "G\x11", 'a"b', "\u00e9\n"]) == [
+        'unknown field "spec.x"', 'unknown field "G\\x11"', 'unknown field "a\\"b"', 'unknown field "\u00e9\\n"']
