@@ -143,9 +143,8 @@ def forbidden_message(attrs: Attributes, reason: str = "") -> str:
 
 def forbidden(attrs: Attributes, reason: str = "") -> StatusError:
     message = forbidden_message(attrs, reason)
-    if attrs.resource_request:
-        resource = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
-        err = errors.forbidden(resource, attrs.name, message, attrs.api_group)
+    if attrs.resource_request:  # upstream names the resource without its subresource: pods "x" is forbidden: ...
+        err = errors.forbidden(attrs.resource, attrs.name, message, attrs.api_group)
     else:
         err = StatusError(403, "Forbidden", f'forbidden: {message}')
     return err

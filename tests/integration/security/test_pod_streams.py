@@ -520,8 +520,8 @@ def test_a_pod_reader_may_not_exec(cluster):
     done = kubectl(cluster, config, "exec", "quiet", "--", "true")
     assert done.returncode != 0
     # kubectl's last word comes from its SPDY fallback (a POST: create), as against upstream
-    assert ('is forbidden: User "reader" cannot create resource "pods/exec" in API group "" '
-            'in the namespace "streams"') in done.stderr
+    assert ('pods "quiet" is forbidden: User "reader" cannot create resource "pods/exec" in API group "" '
+            'in the namespace "streams"') in done.stderr  # upstream names the resource, not the subresource
     done = kubectl(cluster, config, "logs", "quiet")
     assert done.returncode != 0 and 'cannot get resource "pods/log"' in done.stderr
 
