@@ -27,7 +27,8 @@ from labkit.api.patch import apply_patch
 from labkit.api.registry import Resource
 from labkit.api.schema import drop_unknown_fields
 from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
-from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate
+from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate, \
+    wrong_types
 from labkit.apiserver import codec, strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
@@ -236,6 +237,12 @@ class Registry:
         options.warnings.extend(problems)
         drop_unknown_fields(resource.api_version, resource.kind, obj)
 
+    def check_types(self, resource: Resource, obj: dict) -> None:
+        """JSON types first (``spec: true``), as upstream's decoder: admission and defaulting may trust them."""
+        causes = wrong_types(resource, obj)
+        if causes:
+            raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
+
     def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
         causes = validate(resource, obj, old)
         if causes:
@@ -247,6 +254,7 @@ class Registry:
         if meta.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         self.unknown_field_check(resource, obj, options)
+        self.check_types(resource, obj)
         generated = not meta.get("name") and meta.get("generateName")
         for attempt in retries():
             if generated:
@@ -324,6 +332,7 @@ class Registry:
     async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None,
                       options: Options) -> Change:
         """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes)."""
+        self.check_types(resource, requested)
         new = strategy.prepare_for_update(resource, requested, current, subresource)
         default(resource, new)
         meta = current["metadata"]
@@ -668,6 +677,12 @@ def _same(a: dict, b: dict) -> bool:
         meta = {k: v for k, v in (o.get("metadata") or {}).items() if k != "resourceVersion"}
         return {**o, "metadata": meta}
     return strip(a) == strip(b)
+
+
+def _name_of(obj: dict) -> str:
+    meta = obj.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return name if isinstance(name, str) else ""
 
 
 def _short(obj: dict) -> str:

@@ -134,6 +134,8 @@ def render(data: Any, accept: Accept, status: int = 200, warnings: list[str] | N
     headers = {"Content-Type": ctype}
     resp = web.Response(body=body, status=status, headers=headers)
     for text in warnings or []:
+        if any(ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0 for ch in text):
+            continue  # a control character cannot be in a header: upstream's NewWarningHeader refuses it too
         # RFC 7234 warn-text is a quoted-string: escape \ and " (as upstream's NewWarningHeader).
         quoted = text.replace("\\", "\\\\").replace('"', '\\"')
         resp.headers.add("Warning", f'299 - "{quoted}"')

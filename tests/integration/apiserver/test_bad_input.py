@@ -116,6 +116,13 @@ CASES = [
     Case("name-percent", "POST", CM, 422, "Invalid", ("metadata.name", "RFC 1123"), body=configmap("%2F")),
     # RBAC names are path segments ("system:node" is fine): only the path tricks are refused.
     Case("role-name-dotdot", "POST", ROLES, 422, "Invalid", ("metadata.name", "may not be '..'"), body=role("..")),
+    # -- wrong JSON types: refused before admission looks at them (a ResourceQuota's plugin reads spec.hard)
+    Case("quota-spec-not-an-object", "POST", "/api/v1/namespaces/{ns}/resourcequotas", 422, "Invalid", ("spec",),
+         body=obj(apiVersion="v1", kind="ResourceQuota", metadata={"name": "q"}, spec=True)),
+    Case("name-not-a-string", "POST", CM, 422, "Invalid", ("metadata.name",),
+         body=obj(apiVersion="v1", kind="ConfigMap", metadata={"name": True})),
+    Case("update-data-not-an-object", "PUT", KEEP, 422, "Invalid", ("data",),
+         body=obj(apiVersion="v1", kind="ConfigMap", metadata={"name": "keep"}, data=[1])),
     Case("role-name-dot", "POST", ROLES, 422, "Invalid", ("metadata.name", "may not be '.'"), body=role(".")),
     Case("role-name-slash", "POST", ROLES, 422, "Invalid", ("metadata.name", "may not contain '/'"),
          body=role("a/b")),

@@ -244,3 +244,4 @@ async def test_patches_name_their_repeated_keys(session, ns):
                                  headers={"Content-Type": content_type}) as resp:
             assert resp.status == 200, await resp.text()
             assert warnings_of(resp) == []
+

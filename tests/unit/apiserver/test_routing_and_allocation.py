@@ -113,3 +113,11 @@ def test_node_port_range_and_bad_flag():
         ports.allocate(Bitmap(bytearray(1), 0), 80)
     with pytest.raises(ValueError, match="--service-node-port-range"):
         NodePortAllocator(None, "/registry", "32767-30000")
+
+
+def test_a_warning_with_a_control_character_is_left_out_of_the_headers():
+    """A header cannot carry one (aiohttp would drop the connection): upstream's NewWarningHeader refuses it too."""
+    from labkit.apiserver.server import JSON as JSON_MEDIA, Accept, render
+
+    resp = render({}, Accept(JSON_MEDIA), warnings=["bad\x11text", 'unknown field "a\\"b"', "tab\there"])
+    assert resp.headers.getall("Warning") == ['299 - "unknown field \\"a\\\\\\"b\\""']
