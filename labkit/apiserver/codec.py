@@ -33,19 +33,9 @@ def dumps(data: Any) -> bytes:
     try:
         return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
     except orjson.JSONEncodeError:
-        if not _has_lone_surrogate(data):
-            raise
-        return orjson.dumps(without_lone_surrogates(data), option=orjson.OPT_NON_STR_KEYS)
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
+        # What orjson refuses: integers beyond 64 bits (JSON has no such limit) and unpaired
+        # surrogates (no UTF-8 form). The standard library writes the same compact JSON.
+        return json.dumps(without_lone_surrogates(data), separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def without_lone_surrogates(value: Any) -> Any:
@@ -100,12 +90,17 @@ def decode_request(text: str, yaml_body: bool = False, keys_only: bool = False) 
                 seen.add(key)
         return obj
 
-    data = json.loads(text, object_pairs_hook=to_dict)
+    data = json.loads(text, object_pairs_hook=to_dict, parse_constant=_not_json)
     found = list(_repeated_paths(data, "", repeated)) if repeated else []
     paths = found if keys_only else [path for path, _ in found]
     if "\\u" in text or "\\U" in text:  # an escape may have been a lone surrogate
         data = without_lone_surrogates(data)
     return data, paths
+
+
+def _not_json(name: str) -> Any:
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON (and upstream) does not."""
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value ({name} is not JSON)")
 
 
 def _repeated_paths(value: Any, path: str, repeated: dict[int, list[str]]):
