@@ -219,8 +219,11 @@ class RecentValues:
     transaction compares mod_revision == N as it would after a read. If someone
     else wrote the key meanwhile (another apiserver, a lease expiring), the
     compare fails, the transaction's failure branch returns the current value,
-    and the update is tried again from that: no answer changes, and a
-    single apiserver saves one etcd read per update and delete. Gets stay
+    and the update is tried again from that. An update that the known value
+    refuses (a precondition, admission) or leaves unchanged is decided again
+    on etcd's value before it is answered, as upstream's GuaranteedUpdate does
+    when it starts from its cache. So no answer changes, and a single
+    apiserver saves one etcd read per update and delete. Gets stay
     linearizable reads from etcd. At most ``max_bytes`` of values are kept,
     the least recently written go first.
     """
@@ -380,10 +383,11 @@ class Storage:
         client's 409, never a retry: their copy is stale.
         """
         key = self.key(resource, namespace, name)
-        known = self.recent.get(key)  # the value this apiserver wrote last, if any: no read needed
+        known = None if dry_run else self.recent.get(key)  # the value this apiserver wrote last: no read
         if known is not None and precondition_rv is not None and precondition_rv != str(known.mod_revision):
             known = None  # the client speaks of another revision: etcd tells which is current
         for _ in retries():
+            confirmed = known is None  # True when the value was read from etcd just now
             if known is not None:
                 kv, known = known, None
             else:
@@ -398,7 +402,13 @@ class Storage:
                 change = await try_update(current)
             except RetryWrite:
                 continue
+            except errors.StatusError:
+                if not confirmed:
+                    continue  # refused on a value etcd may no longer hold (as upstream: decide again on etcd's)
+                raise
             if change.obj is None and not change.delete:
+                if not confirmed:
+                    continue  # "nothing to change" is only an answer about etcd's current value
                 if not self.transformer.stale(kv.key, kv.value):
                     return current, "unchanged"
                 change = Change(obj=current)  # same object, written again with the current first key

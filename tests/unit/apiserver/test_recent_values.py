@@ -109,3 +109,25 @@ def test_recent_values_keep_at_most_max_bytes_dropping_the_oldest():
     recent.remember(KeyValue(b"/k2", b"y" * 10, 9, 3))  # rewritten: now the newest, and smaller
     recent.remember(KeyValue(b"/k5", b"z" * 40, 10, 10))
     assert recent.get(b"/k2").value == b"y" * 10 and recent.get(b"/k3") is None
+
+
+async def test_a_refusal_is_decided_on_etcds_value(two):
+    """Deleted and made again elsewhere: a delete with the new uid as precondition is not refused on the old one."""
+    here, elsewhere = two
+    await here.create(CONFIGMAPS, "ns", configmap("cm", "1"), Options())
+    await elsewhere.delete(CONFIGMAPS, "ns", "cm", DeleteOptions())
+    again = await elsewhere.create(CONFIGMAPS, "ns", configmap("cm", "2"), Options())
+    options = DeleteOptions(preconditions={"uid": again["metadata"]["uid"]})
+    gone, deleted_now = await here.delete(CONFIGMAPS, "ns", "cm", options)
+    assert deleted_now and gone["data"] == {"v": "2"}
+
+
+async def test_nothing_to_change_is_decided_on_etcds_value(two):
+    here, elsewhere = two
+    await here.create(CONFIGMAPS, "ns", configmap("cm", "1"), Options())
+    theirs = await elsewhere.update(CONFIGMAPS, "ns", "cm", configmap("cm", "2"), Options())
+    # The same as our known value, but not as etcd's: a real write, not "unchanged" with a stale object.
+    ours = await here.update(CONFIGMAPS, "ns", "cm", configmap("cm", "1"), Options())
+    assert ours["data"] == {"v": "1"}
+    assert int(ours["metadata"]["resourceVersion"]) > int(theirs["metadata"]["resourceVersion"])
+    assert (await elsewhere.get(CONFIGMAPS, "ns", "cm"))["data"] == {"v": "1"}
