@@ -315,8 +315,10 @@ class Registry:
     async def patch(self, resource: Resource, namespace: str | None, name: str, body: bytes, content_type: str,
                     options: Options, subresource: str | None = None) -> dict:
         check_name(resource, name)
+        warned_before = len(options.warnings)
 
         async def try_update(current: dict) -> Change:
+            del options.warnings[warned_before:]  # each attempt warns afresh: a retry would say it all again
             patched = apply_patch(resource, current, body, content_type)
             patched = self.check_body(resource, patched, namespace, name)
             # A resourceVersion in the patch is a precondition (kubectl apply sends none).
