@@ -347,3 +347,19 @@ def test_finalizers_patch_is_a_set_union_and_idempotent(live, patch):
     assert sorted(once["metadata"]["finalizers"]) == sorted(set(live) | set(patch))
     twice = smp(once, {"metadata": {"finalizers": patch}})
     assert twice == once
+
+
+@pytest.mark.parametrize("live, patch_items, order, expected", [
+    # upstream merges into the live list in place: deleting "a" shifts "b" to the front, where the
+    # order step finds it, so the server-only "b" comes before the patch's new "c"
+    (["a", "b"], [{"$patch": "delete", "name": "a"}, {"name": "c"}], ["c"], ["b", "c"]),
+    # without a delete nothing shifts: the new item is placed by the order list, the server-only one after
+    (["a", "b"], [{"name": "c"}], ["c", "a"], ["c", "a", "b"]),
+    # two deletes: both shift the rest; the new item lands in the spare slot of the live list
+    (["a", "b", "x"], [{"$patch": "delete", "name": "a"}, {"$patch": "delete", "name": "b"}, {"name": "c"}],
+     ["c"], ["x", "c"]),
+])
+def test_element_order_after_a_delete_reads_the_live_list_as_upstream_leaves_it(live, patch_items, order, expected):
+    original = {"spec": {"containers": [{"name": n} for n in live]}}
+    patch = {"spec": {"containers": patch_items, "$setElementOrder/containers": [{"name": n} for n in order]}}
+    assert [c["name"] for c in smp(original, patch)["spec"]["containers"]] == expected
