@@ -22,6 +22,7 @@ from aiohttp import web
 
 from labkit.api import registry
 from labkit.api.errors import StatusError
+from labkit.apiserver import kubelet_proxy
 from labkit.apiserver.admission_plugins import build_chain, register_plugin
 from labkit.apiserver.auth.node import NodeRestriction
 from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, ServiceAllocations
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kubelet-client-certificate", default="", help="client certificate towards kubelets")
     p.add_argument("--kubelet-client-key", default="", help="key of --kubelet-client-certificate")
     p.add_argument("--kubelet-certificate-authority", default="", help="CA that signed the kubelets' serving certs")
+    p.add_argument("--kubelet-preferred-address-types", default=",".join(kubelet_proxy.PREFERRED_ADDRESS_TYPES),
+                   help="which Node address to dial a kubelet at, in order of preference")
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-9, as upstream's klog)")
     return p
 
@@ -255,7 +258,8 @@ async def serve(args: argparse.Namespace) -> None:
             raise ValueError("--secure-port needs --tls-cert-file and --tls-private-key-file (labkit.pki makes "
                              "apiserver.crt/.key); --secure-port=0 turns it off")
         ssl_context = tls.server_context(args.tls_cert_file, args.tls_private_key_file, args.client_ca_file)
-    kubelet_tls = None  # checked now, used by pods/log|exec|attach once kubelets serve them
+    address_types = kubelet_proxy.parse_address_types(args.kubelet_preferred_address_types)
+    kubelet_tls = None  # checked now, used by pods/log|exec|attach
     if args.kubelet_client_certificate or args.kubelet_client_key:
         kubelet_tls = tls.kubelet_client_context(args.kubelet_client_certificate, args.kubelet_client_key,
                                                  args.kubelet_certificate_authority)
@@ -294,6 +298,7 @@ async def serve(args: argparse.Namespace) -> None:
     port = args.secure_port if ssl_context is not None else args.insecure_port
     server = ApiServer(reg, server_address=f"{address}:{port}", ready=ready, gate=gate,
                        extra_middlewares=(audit_log.middleware,) if audit_log else ())
+    server.app[kubelet_proxy.ADDRESS_TYPES] = address_types
     if kubelet_tls is not None:
         server.app[tls.KUBELET_CLIENT_TLS] = kubelet_tls
     if audit_log is not None:

@@ -49,8 +49,10 @@ from labkit.kubelet import channels
 from labkit.kubelet.streaming import client_gone
 
 KUBELET_PORT = 10250
-# upstream's default --kubelet-preferred-address-types
+# upstream's default --kubelet-preferred-address-types (a lab whose node names do not resolve sets InternalIP first)
 PREFERRED_ADDRESS_TYPES = ("Hostname", "InternalDNS", "InternalIP", "ExternalDNS", "ExternalIP")
+# the order this apiserver uses, from --kubelet-preferred-address-types
+ADDRESS_TYPES = web.AppKey("kubelet_preferred_address_types", tuple)
 DIAL_TIMEOUT_SECONDS = 30  # upstream: the kubelet client's dial timeout
 CLIENT_CHECK_SECONDS = 1.0  # a quiet ``logs -f`` looks this often whether its client left
 LOG_OPTIONS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
@@ -70,7 +72,7 @@ async def serve(request: web.Request, info, registry) -> web.StreamResponse:
     if info.subresource == "log":
         if not node_name:  # upstream: a pod not scheduled yet has no logs (an empty answer)
             return web.Response(text="", content_type="text/plain")
-        host, port = await kubelet_endpoint(registry, node_name)
+        host, port = await kubelet_endpoint(request, registry, node_name)
         return await proxy_log(request, pod, container, host, port)
     if not node_name:
         raise errors.bad_request(f"pod {info.name} does not have a host assigned")
@@ -78,7 +80,7 @@ async def serve(request: web.Request, info, registry) -> web.StreamResponse:
     if phase in ("Succeeded", "Failed"):
         raise errors.bad_request(f"cannot {info.subresource} into a container in a completed pod; "
                                  f"current phase is {phase}")
-    host, port = await kubelet_endpoint(registry, node_name)
+    host, port = await kubelet_endpoint(request, registry, node_name)
     return await proxy_stream(request, info.subresource, pod, container, host, port)
 
 
@@ -106,19 +108,32 @@ def pick_container(pod: dict, asked: str) -> str:
     raise errors.bad_request(message)
 
 
-def node_address(node: dict) -> str | None:
+def parse_address_types(flag: str) -> tuple[str, ...]:
+    """--kubelet-preferred-address-types: a comma list of NodeAddress types; a wrong one is named."""
+    types = tuple(t.strip() for t in flag.split(",") if t.strip())
+    for kind in types:
+        if kind not in PREFERRED_ADDRESS_TYPES:
+            raise ValueError(f"--kubelet-preferred-address-types: unknown address type {kind!r}: "
+                             f"expected some of {', '.join(PREFERRED_ADDRESS_TYPES)}")
+    if not types:
+        raise ValueError("--kubelet-preferred-address-types: empty: expected some of "
+                         f"{', '.join(PREFERRED_ADDRESS_TYPES)}")
+    return types
+
+
+def node_address(node: dict, preferred: tuple[str, ...] = PREFERRED_ADDRESS_TYPES) -> str | None:
     """The node's address of the first preferred type that it reports."""
     addresses = (node.get("status") or {}).get("addresses") or []
-    for kind in PREFERRED_ADDRESS_TYPES:
+    for kind in preferred:
         for address in addresses:
             if address.get("type") == kind and address.get("address"):
                 return address["address"]
     return None
 
 
-async def kubelet_endpoint(registry, node_name: str) -> tuple[str, int]:
+async def kubelet_endpoint(request: web.Request, registry, node_name: str) -> tuple[str, int]:
     node = await registry.get(NODES, None, node_name)  # a missing Node is upstream's 404: nodes "x" not found
-    host = node_address(node)
+    host = node_address(node, request.app.get(ADDRESS_TYPES, PREFERRED_ADDRESS_TYPES))
     if host is None:
         raise StatusError(500, "", f'no preferred addresses found; known addresses: '
                                    f'{(node.get("status") or {}).get("addresses") or []}')

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from labkit.api.errors import StatusError
-from labkit.apiserver.kubelet_proxy import dial_error, kubelet_error, node_address, pick_container
+from labkit.apiserver.kubelet_proxy import dial_error, kubelet_error, node_address, parse_address_types, pick_container
 
 
 def pod(containers, init=(), ephemeral=()):
@@ -63,3 +63,15 @@ def test_a_kubelets_refusal_keeps_its_code_and_text():
     refused = kubelet_error(403, b"Forbidden (user=x, verb=get, resource=nodes, subresource=proxy)\n")
     assert (refused.code, refused.reason) == (403, "Forbidden")
     assert refused.message == "Forbidden (user=x, verb=get, resource=nodes, subresource=proxy)"
+
+
+def test_preferred_address_types_flag():
+    """--kubelet-preferred-address-types reorders the choice (a lab whose node names do not resolve dials InternalIP)."""
+    addresses = [{"type": "Hostname", "address": "worker-1"}, {"type": "InternalIP", "address": "10.0.0.5"}]
+    node = {"status": {"addresses": addresses}}
+    assert node_address(node, parse_address_types("InternalIP,Hostname")) == "10.0.0.5"
+    assert node_address(node, parse_address_types("ExternalIP")) is None
+    with pytest.raises(ValueError, match="unknown address type 'InternalAddress'"):
+        parse_address_types("InternalIP,InternalAddress")
+    with pytest.raises(ValueError, match="empty"):
+        parse_address_types(" , ")
