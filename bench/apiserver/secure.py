@@ -120,9 +120,7 @@ async def measure(args) -> int:
 
     print(f"load average after: {os.getloadavg()[0]:.1f} (on {os.cpu_count()} CPUs)")
     print()
-    print(f"{'':<27} {'':>6} {'':>8} {'':>8} {'':>8} {'':>8} {'':>6} {'CPU ms per op':^29}")
-    print(f"{'phase':<27} {'ops':>6} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>6} "
-          + " ".join(f"{p:>9}" for p in WATCHED))
+    print(Phase.header())
     for phases in runs.values():
         for phase in phases:
             print(phase.line())
