@@ -19,9 +19,15 @@ from labkit.api import errors
 MAX_DEPTH = 100
 
 
-def nesting_depth(value: Any) -> int:
-    """How many objects/lists deep ``value`` goes (a scalar is 0); walked without recursion."""
+def nesting_depth(value: Any, stop_at: int = MAX_DEPTH + 1) -> int:
+    """How many objects/lists deep ``value`` goes (a scalar is 0), up to ``stop_at``; walked without recursion.
+
+    YAML aliases make one list or object appear in many places ("billion laughs"): each is
+    walked again only when reached deeper than before, so the walk stays linear; an alias of
+    its own parent (a cycle) is as deep as ``stop_at``.
+    """
     deepest = 0
+    reached: dict[int, int] = {}  # id of a list/object -> the deepest level it was walked at
     todo = [(value, 1)]
     while todo:
         item, depth = todo.pop()
@@ -31,6 +37,11 @@ def nesting_depth(value: Any) -> int:
             children = item
         else:
             continue
+        if reached.get(id(item), 0) >= depth:
+            continue
+        if depth >= stop_at:
+            return stop_at
+        reached[id(item)] = depth
         deepest = max(deepest, depth)
         todo.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return deepest

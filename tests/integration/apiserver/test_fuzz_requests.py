@@ -956,26 +956,33 @@ def known_bug(request: Request) -> bool:
             return True
         if nesting.nesting_depth(obj) > nesting.MAX_DEPTH or not plain_json(obj):
             return True
-        if isinstance(obj, dict) and any(k in obj and not isinstance(obj[k], str) for k in ("kind", "apiVersion")):
+        if kind_not_a_string(obj) or admission_sees_wrong_types(segments, obj):
             return True
-        if admission_sees_wrong_types(segments, obj):
-            return True
-    if request.method == "PATCH" and request.body and b"/pods/keep" in path and not path.endswith(b"/status"):
-        try:
-            patched = apply_patch(RESOURCES_BY_PLURAL["pods"], SEEDS["pods"], request.body,
+    plural = next((p.decode() for p in segments if p.decode() in SEEDS), None)
+    if request.method == "PATCH" and request.body and plural and segments[-1] == b"keep":
+        try:  # the patch applied to the seed, as the server applies it to the stored object
+            patched = apply_patch(RESOURCES_BY_PLURAL[plural], SEEDS[plural], request.body,
                                   request.headers.get("Content-Type", ""))
         except StatusError:
             return False
-        if admission_sees_wrong_types(segments, patched):
+        if kind_not_a_string(patched) or admission_sees_wrong_types(segments, patched):
             return True
     return False
 
 
+def kind_not_a_string(obj) -> bool:
+    return isinstance(obj, dict) and any(k in obj and not isinstance(obj[k], str) for k in ("kind", "apiVersion"))
+
+
 def plain_json(value) -> bool:
     """Whether ``value`` holds only what JSON has (YAML also gives bytes for !!binary, datetimes for timestamps)."""
-    todo = [value]
+    todo, seen = [value], set()
     while todo:
         item = todo.pop()
+        if isinstance(item, (dict, list)):
+            if id(item) in seen:  # a YAML alias: walked once
+                continue
+            seen.add(id(item))
         if isinstance(item, dict):
             if not all(isinstance(k, str) for k in item):
                 return False
@@ -992,7 +999,8 @@ def admission_sees_wrong_types(segments: list[bytes], obj) -> bool:
     (ResourceQuota, LimitRanger, ...) and generate_name run before validation and fail on them."""
     if not isinstance(obj, dict):
         return False
-    if "generateName" in (obj.get("metadata") or {}) and not isinstance(obj["metadata"]["generateName"], (str, type(None))):
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and not isinstance(meta.get("generateName"), (str, type(None))):
         return True
     plural = next((p.decode() for p in segments if p in (b"pods", b"resourcequotas")), None)
     return plural is not None and bool(wrong_types(RESOURCES_BY_PLURAL[plural], obj))
@@ -1002,7 +1010,7 @@ def decoded(request: Request):
     """The body as the server's JSON/YAML decoding reads it, or None."""
     try:
         if "yaml" in request.headers.get("Content-Type", ""):
-            return yaml.safe_load(request.body)
+            return yaml.load(request.body, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
         return json.loads(request.body)
     except (ValueError, yaml.YAMLError, TypeError):
         return None

@@ -243,3 +243,19 @@ def test_json_patch_add_then_remove_restores_the_document(doc, key, value):
 def test_a_patch_at_the_depth_limit_applies():
     patch = json.loads('{"a":' * 99 + "1" + "}" * 99)  # 99 objects, the patch itself is the 100th level
     assert merge_patch({}, patch) == _patch({}, json.dumps(patch), "application/merge-patch+json")
+
+
+def test_depth_of_shared_values_is_walked_once():
+    """YAML aliases share one list in many places (billion laughs): the depth walk stays fast."""
+    from labkit.api.nesting import nesting_depth
+    level = ["x"] * 9
+    for _ in range(12):  # 9**12 leaves if expanded
+        level = [level] * 9
+    assert nesting_depth({"a": level}) == 14
+
+
+def test_a_cycle_is_too_deep():
+    from labkit.api.nesting import MAX_DEPTH, nesting_depth
+    loop: dict = {"name": "loop"}
+    loop["labels"] = loop  # what YAML's "metadata: &m {labels: *m}" gives
+    assert nesting_depth(loop) > MAX_DEPTH
