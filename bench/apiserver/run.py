@@ -9,12 +9,15 @@ connection each, as 50 independent controllers would have):
 - raw etcd: puts and gets of ConfigMap-sized values with the apiserver's own
   etcd client (``labkit.apiserver.etcd.Etcd``: one gRPC channel, like the server);
 - apiserver: creates, gets, updates (PUT with resourceVersion), lists (a
-  namespace of 100 ConfigMaps) and deletes of ConfigMaps over HTTP/JSON;
+  namespace of 100 ConfigMaps) and deletes of ConfigMaps over HTTP/JSON,
+  through ``Http``, a lean HTTP/1.1 client (so that the client's own CPU
+  weighs little in the comparison with raw etcd's C-core gRPC client);
 - watch fan-out: ``--watchers`` watches of one namespace, then single
   writes, one at a time: the time from starting the write to each watcher
   holding the event.
 
-Prints throughput and p50/p99 latency per phase, the ratio apiserver creates
+Prints throughput, p50/p99 latency and CPU per operation (of each process,
+of everything else on the machine, and idle) per phase, the ratio apiserver creates
 / raw etcd puts, and each of issue 2's targets with PASS/MISS. It is not a
 test: the numbers depend on the machine (the targets are for 2 cores).
 """
