@@ -577,7 +577,8 @@ def _live_list_after_in_place_edits(live: list, patch: list, merge_key: str) -> 
     for item in patch:
         if isinstance(item, dict) and item.get(DIRECTIVE) == "delete" and merge_key in item:
             while True:  # every live item with that key, each shifting the rest left by one
-                at = next((i for i in range(length) if keys[i] is not None and json_equal(keys[i], item[merge_key])), -1)
+                at = next((i for i in range(length)
+                           if keys[i] is not None and json_equal(keys[i], item[merge_key])), -1)
                 if at < 0:
                     break
                 slots[at:length - 1], keys[at:length - 1] = slots[at + 1:length], keys[at + 1:length]

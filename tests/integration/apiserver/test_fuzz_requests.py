@@ -137,7 +137,8 @@ class Store:
 
 def changes(before: tuple[int, dict], after: tuple[int, dict]) -> str:
     (rev_a, keys_a), (rev_b, keys_b) = before, after
-    changed = sorted(k.decode(errors="replace") for k in keys_a.keys() | keys_b.keys() if keys_a.get(k) != keys_b.get(k))
+    changed = sorted(k.decode(errors="replace") for k in keys_a.keys() | keys_b.keys()
+                     if keys_a.get(k) != keys_b.get(k))
     return f"etcd revision {rev_a} -> {rev_b}; keys changed: {changed[:10]}"
 
 
@@ -149,7 +150,8 @@ def fixture_objects() -> dict[str, dict]:
 
 
 VALID = fixture_objects()
-PROTOBUF_BODIES = {p.stem: p.read_bytes() for p in sorted(FIXTURES.glob("*.pb")) if (FIXTURES / f"{p.stem}.json").exists()}
+PROTOBUF_BODIES = {p.stem: p.read_bytes() for p in sorted(FIXTURES.glob("*.pb"))
+                   if (FIXTURES / f"{p.stem}.json").exists()}
 NAMESPACED = {stem: obj for stem, obj in VALID.items()
               if registry.by_kind(obj["apiVersion"], obj["kind"]).namespaced}
 
@@ -558,7 +560,8 @@ CONTENT_TYPES = [
 ACCEPTS = [None, "application/json", "application/yaml", "*/*", "application/xml",
            "application/json;as=Table;v=v1;g=meta.k8s.io", "application/json;as=Table;v=v9;g=meta.k8s.io",
            "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
-           "application/vnd.kubernetes.protobuf", "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io",
+           "application/vnd.kubernetes.protobuf",
+           "application/json;as=APIGroupDiscoveryList;v=v2;g=apidiscovery.k8s.io",
            "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8", ";;", "application/json;q=abc", "*"]
 
 
@@ -639,7 +642,8 @@ def continue_tokens():
     )
 
 
-numbers_as_text = st.one_of(st.sampled_from(["0", "1", "-1", "10", "abc", "", "1.5", "1e3", "0x10", "99999999999999999999",
+numbers_as_text = st.one_of(st.sampled_from(["0", "1", "-1", "10", "abc", "", "1.5", "1e3", "0x10",
+                                             "99999999999999999999",
                                              "9223372036854775808", " 1", "+1", "١", "Infinity", "NaN"]),
                             st.integers().map(str))
 QUERY_VALUES = {
@@ -737,7 +741,8 @@ def test_fuzz_bodies(fuzz, data):
         path += "/keep" if resource.plural in SEEDS else "/" + str((VALID[stem].get("metadata") or {}).get("name"))
     query = data.draw(st.sampled_from(["", "", "fieldValidation=Strict", "fieldValidation=Ignore", "dryRun=All"]),
                       label="query")
-    request = Request(method, (path + ("?" + query if query else "")).encode(), raw, headers_of(data.draw, content_type))
+    request = Request(method, (path + ("?" + query if query else "")).encode(), raw,
+                      headers_of(data.draw, content_type))
     assume(not known_bug(request))
     fuzz.send(request)
 
@@ -850,8 +855,10 @@ def mutated_protobuf(draw, raw: bytes) -> bytes:
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif what == 2:
             data[at:at] = draw(st.one_of(st.binary(max_size=8), st.sampled_from(
-                [_varint(2**64 - 1), _varint(2**31), b"\x0a\xff\xff\xff\xff\x0f", b"\x12\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",
-                 b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", b"\x0f", b"\x0b", b"\x0c", b"\xff\xff\xff\xff\xff"])))
+                [_varint(2**64 - 1), _varint(2**31), b"\x0a\xff\xff\xff\xff\x0f",
+                 b"\x12\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # a length of 2**63
+                 b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # an 11-byte varint
+                 b"\x0f", b"\x0b", b"\x0c", b"\xff\xff\xff\xff\xff"])))
         elif what == 3:
             del data[at:at + draw(st.integers(1, 16))]
         elif what == 4:
@@ -1039,7 +1046,8 @@ def test_an_unacceptable_accept_header_on_a_write_writes_nothing(fuzz):
                    "the 400; patches use it)")
 def test_a_deeply_nested_body_is_a_400(fuzz):
     namespace = fuzz.playground.ready()
-    deep_field = b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"bogus":' + b"[" * 600 + b"]" * 600 + b"}"
+    deep_field = (b'{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"bogus":'
+                  + b"[" * 600 + b"]" * 600 + b"}")
     for body, content_type in ((b"[" * 5000 + b"]" * 5000, "application/json"), (deep_field, "application/json"),
                                (b"[" * 5000 + b"]" * 5000, "application/yaml")):
         fuzz.send(Request("POST", f"/api/v1/namespaces/{namespace}/configmaps", body, {"Content-Type": content_type}))
@@ -1050,7 +1058,8 @@ def test_a_deeply_nested_body_is_a_400(fuzz):
 def test_a_kind_or_api_version_that_is_not_a_string(fuzz):
     namespace = fuzz.playground.ready()
     fuzz.send(Request("POST", f"/api/v1/namespaces/{namespace}/configmaps",
-                      b'{"kind": true, "apiVersion": true, "metadata": {"name": "cm"}}', {"Content-Type": "application/json"}))
+                      b'{"kind": true, "apiVersion": true, "metadata": {"name": "cm"}}',
+                      {"Content-Type": "application/json"}))
 
 
 @pytest.mark.xfail(strict=True, reason="labkit/apiserver/server.py (or storage.py): limit beyond int64 is a 500 "
@@ -1061,7 +1070,8 @@ def test_a_limit_beyond_int64_is_a_400(fuzz):
 
 
 @pytest.mark.xfail(strict=True, reason="labkit/apiserver/server.py routes: the catch-all route '/{path:.*}' does not "
-                   "match a path with an encoded newline (%0A), so aiohttp answers its own text/plain 404, not a Status")
+                   "match a path with an encoded newline (%0A), so aiohttp answers its own text/plain 404, not a "
+                   "Status")
 def test_a_path_with_an_encoded_newline_is_a_status(fuzz):
     fuzz.playground.ready()
     fuzz.send(Request("GET", "/api/v1/%0A"))
@@ -1076,8 +1086,8 @@ def test_a_url_over_8_kib_is_served(fuzz):
 
 
 @pytest.mark.xfail(strict=True, reason="labkit/apiserver/kubelet_proxy.py: nodes/NAME/proxy, services/NAME/proxy and "
-                   "pods/NAME/portforward answer 503 'not served by this apiserver yet' (a 5xx for a missing object too; "
-                   "upstream: 404 for a missing node, else the proxied answer)")
+                   "pods/NAME/portforward answer 503 'not served by this apiserver yet' (a 5xx for a missing object "
+                   "too; upstream: 404 for a missing node, else the proxied answer)")
 def test_proxy_subresources_are_not_a_5xx(fuzz):
     namespace = fuzz.playground.ready()
     for path in ("/api/v1/nodes/missing/proxy", f"/api/v1/namespaces/{namespace}/services/keep/proxy",
