@@ -81,10 +81,10 @@ RESOURCES: tuple[Resource, ...] = (
     _r("", "v1", "Namespace", "namespaces", False, short=["ns"], sub=["status", "finalize"],
        verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     _r("", "v1", "Pod", "pods", True, short=["po"], cats=["all"],
-       sub=["status", "binding", "eviction", "log", "exec", "attach", "portforward"]),
-    _r("", "v1", "Node", "nodes", False, storage="minions", short=["no"], sub=["status", "proxy"]),
+       sub=["status", "binding", "eviction", "log", "exec", "attach"]),  # no portforward or proxy yet: 404s
+    _r("", "v1", "Node", "nodes", False, storage="minions", short=["no"], sub=["status"]),
     _r("", "v1", "Service", "services", True, storage="services/specs", short=["svc"], cats=["all"],
-       sub=["status", "proxy"]),
+       sub=["status"]),
     _r("", "v1", "Endpoints", "endpoints", True, storage="services/endpoints", short=["ep"]),
     _r("", "v1", "ConfigMap", "configmaps", True, short=["cm"]),
     _r("", "v1", "Secret", "secrets", True),

@@ -34,6 +34,7 @@ from labkit.apiserver.server import ApiServer
 from labkit.apiserver.storage import Storage
 from labkit.apiserver.strategy import SYSTEM_NAMESPACES
 
+MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes, upstream's limit
 log = logging.getLogger("labkit.apiserver")
 
 
@@ -307,7 +308,9 @@ async def serve(args: argparse.Namespace) -> None:
     if accounts is not None and oidc.is_discoverable(accounts.issuers[0]):  # service-account issuer discovery
         jwks_uri = args.service_account_jwks_uri or f"https://{address}:{args.secure_port}{oidc.JWKS_PATH}"
         oidc.IssuerDiscovery(accounts.issuers[0], accounts.public_keys, jwks_uri).add_routes(server.app)
-    runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    # Request line and header fields up to 1 MiB, as Go's server (aiohttp's default, 8 KiB, cuts long URLs short).
+    runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2,
+                           max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES)
     await runner.setup()
     sites = []
     if args.insecure_port:

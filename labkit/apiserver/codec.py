@@ -118,7 +118,14 @@ def _repeated_paths(value: Any, path: str, repeated: dict[int, list[str]]):
 
 
 class _DuplicateNotingLoader(yaml.SafeLoader):
-    """yaml.safe_load that remembers, as go-yaml words it, every mapping key it met twice."""
+    """yaml.safe_load as upstream's YAML-to-JSON reads a body, remembering (in go-yaml's words) every mapping
+    key it met twice. Only JSON's types come out, as from sigs.k8s.io/yaml: a timestamp stays the text it was,
+    ``!!binary`` gives its decoded bytes as text, and keys become strings (``1: a`` is ``{"1": "a"}``)."""
+
+    # no implicit timestamps: "2001-12-14" is a string, as for go-yaml decoding into interface{}
+    yaml_implicit_resolvers = {first: [(tag, regexp) for tag, regexp in resolvers
+                                       if tag != "tag:yaml.org,2002:timestamp"]
+                               for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     def __init__(self, stream):
         super().__init__(stream)
@@ -132,7 +139,41 @@ class _DuplicateNotingLoader(yaml.SafeLoader):
                     line = key_node.start_mark.line + 1
                     self.duplicates.append((line, f"line {line}: key {json.dumps(key_node.value)} already set in map"))
                 seen.add(key_node.value)
-        return super().construct_mapping(node, deep)
+        self.flatten_mapping(node)  # merge keys (<<), as SafeConstructor.construct_mapping
+        mapping = {}
+        for key_node, value_node in node.value:  # keys made strings first: 1 and true stay two keys
+            key = _json_key(self.construct_object(key_node, deep=deep), key_node)
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+    def construct_yaml_binary(self, node):
+        return super().construct_yaml_binary(node).decode("utf-8", "replace")
+
+    def construct_yaml_timestamp(self, node):  # an explicit !!timestamp tag
+        return self.construct_scalar(node)
+
+    def construct_yaml_float(self, node):  # .inf and .nan have no JSON form: upstream's conversion refuses them
+        value = super().construct_yaml_float(node)
+        if value != value or value in (float("inf"), float("-inf")):
+            word = "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+            raise yaml.constructor.ConstructorError(None, None, f"json: unsupported value: {word}", node.start_mark)
+        return value
+
+
+_DuplicateNotingLoader.add_constructor("tag:yaml.org,2002:binary", _DuplicateNotingLoader.construct_yaml_binary)
+_DuplicateNotingLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                       _DuplicateNotingLoader.construct_yaml_timestamp)
+_DuplicateNotingLoader.add_constructor("tag:yaml.org,2002:float", _DuplicateNotingLoader.construct_yaml_float)
+
+
+def _json_key(key, node) -> str:
+    """A YAML key as the JSON key upstream's conversion makes of it (true -> "true", 1 -> "1", null -> "null")."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, (bool, int, float)) or key is None:
+        return json.dumps(key)
+    raise yaml.constructor.ConstructorError(None, None, f"a mapping key must be a scalar, not a {type(key).__name__}",
+                                            node.start_mark)
 
 
 def _yaml_noting_duplicates(text: str) -> tuple[Any, list[str]]:

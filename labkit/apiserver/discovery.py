@@ -32,8 +32,6 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str], tuple[str, ...]]] = {
     "log": (("", "v1", "Pod"), ("get",)),
     "exec": (("", "v1", "PodExecOptions"), ("create", "get")),
     "attach": (("", "v1", "PodAttachOptions"), ("create", "get")),
-    "portforward": (("", "v1", "PodPortForwardOptions"), ("create", "get")),
-    "proxy": (("", "v1", "NodeProxyOptions"), ("create", "delete", "get", "head", "options", "patch", "put")),
     "finalize": (("", "", ""), ("update",)),
     "token": (("authentication.k8s.io", "v1", "TokenRequest"), ("create",)),
 }
@@ -43,8 +41,6 @@ def _sub_kind(resource: Resource, sub: str) -> tuple[str, str, str]:
     (group, version, kind), _ = SUBRESOURCES[sub]
     if not kind:  # same kind as the resource
         return resource.group, resource.version, resource.kind
-    if sub == "proxy" and resource.kind == "Service":
-        return "", "v1", "ServiceProxyOptions"
     return group, version, kind
 
 

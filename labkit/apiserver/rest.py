@@ -190,6 +190,10 @@ class Registry:
         if not isinstance(obj, dict):
             raise errors.bad_request(f"the body of the request must be a JSON object ({resource.kind})")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        for field, value in (("apiVersion", api_version), ("kind", kind)):
+            if value is not None and not isinstance(value, str):  # upstream's TypeMeta decoding fails first
+                raise errors.bad_request(f"couldn't get version/kind; json parse error: json: cannot unmarshal "
+                                         f"{_json_type(value)} into Go struct field .{field} of type string")
         if kind is None and api_version is None:
             obj = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
         elif kind != resource.kind or api_version != resource.api_version:

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from labkit.api import errors, registry
+from labkit.api import errors, nesting, registry
 from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import JSON_PATCH, PATCH_TYPES
 from labkit.api.registry import Resource
@@ -50,7 +50,7 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 # Namespace subresources (``/api/v1/namespaces/NAME/status``), not namespaced resources.
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # Subresources served by a kubelet: answered here with a clear error until one serves them.
-KUBELET_SUBRESOURCES = ("log", "exec", "attach", "portforward", "proxy")
+KUBELET_SUBRESOURCES = ("log", "exec", "attach")
 
 
 @dataclass
@@ -193,12 +193,18 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
         raise errors.bad_request(f"the request body is empty: expected a {what}")
     try:
         data, repeated = codec.decode_request(text, yaml_body=media != JSON)
+    except RecursionError:  # deeper than the parser goes: the client's mistake, not a 500
+        raise nesting.too_deep() from None
     except (ValueError, yaml.YAMLError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if resource is not None:
             raise errors.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
                                      f"{resource.kind}: {reason}") from None
         raise errors.bad_request(f"the request body could not be decoded: {reason}") from None
+    # Deeper than nesting.MAX_DEPTH would run out of frames later (copies, validation, encoding). A JSON body
+    # with fewer brackets than that cannot be so deep, which spares the walk for nearly every request.
+    if media != JSON or raw.count(b"{") + raw.count(b"[") > nesting.MAX_DEPTH:
+        nesting.check_depth(data)
     if options is not None and repeated:
         options.duplicate_fields = repeated
         options.duplicates_kind = "json" if media == JSON else "yaml"
@@ -241,9 +247,12 @@ def _int_param(request: web.Request, name: str, default: int = 0) -> int:
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise errors.bad_request(f'{name}: Invalid value: "{value}": must be an integer') from None
+    if not -2**63 <= number < 2**63:  # upstream parses these as int64 (etcd's gRPC would refuse it later)
+        raise errors.bad_request(f'{name}: Invalid value: "{value}": value out of range (int64)')
+    return number
 
 
 def _bool_param(request: web.Request, name: str) -> bool | None:
@@ -278,7 +287,7 @@ class ApiServer:
         self.app.router.add_get("/openapi/v2", self.openapi_v2)
         self.app.router.add_get("/openapi/v3", self.openapi_index)
         self.app.router.add_get("/openapi/v3/{path:.*}", self.openapi_document)
-        self.app.router.add_route("*", "/{path:.*}", self.api)
+        self.app.router.add_route("*", r"/{path:[\s\S]*}", self.api)  # any path, even with an encoded newline
 
     @web.middleware
     async def errors_middleware(self, request: web.Request, handler):
@@ -495,6 +504,7 @@ class ApiServer:
 
     async def create(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource
+        accept = negotiate(request.headers.get("Accept"))  # before the write: a 406 must write nothing
         options = write_options(request)
         body = decode_body(await read_body(request), request.headers.get("Content-Type"), r, options)
         computed = reg.subresource_handlers.get((r.group, r.plural, info.subresource or "")) \
@@ -511,12 +521,13 @@ class ApiServer:
             raise errors.method_not_allowed()
         self.verb_allowed(info, "create")
         obj = await reg.create(r, info.namespace, body, options)
-        return render(obj, negotiate(request.headers.get("Accept")), 201, options.warnings)
+        return render(obj, accept, 201, options.warnings)
 
     async def update(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource
         if info.name is None:
             raise errors.method_not_allowed()
+        accept = negotiate(request.headers.get("Accept"))
         options = write_options(request)
         raw = await read_body(request)
         if info.subresource == "scale":
@@ -526,12 +537,13 @@ class ApiServer:
         body = decode_body(raw, request.headers.get("Content-Type"), r, options)
         self.verb_allowed(info, "update")
         obj = await reg.update(r, info.namespace, info.name, body, options, info.subresource)
-        return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)
+        return render(obj, accept, 200, options.warnings)
 
     async def patch(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource
         if info.name is None:
             raise errors.method_not_allowed()
+        accept = negotiate(request.headers.get("Accept"))
         options = write_options(request)
         raw = await read_body(request)
         content_type = request.headers.get("Content-Type") or ""
@@ -549,12 +561,13 @@ class ApiServer:
             options.duplicate_fields = repeated_patch_keys(raw, content_type)
             options.duplicates_kind = "patch"
         obj = await reg.patch(r, info.namespace, info.name, raw, content_type, options, info.subresource)
-        return render(obj, negotiate(request.headers.get("Accept")), 200, options.warnings)
+        return render(obj, accept, 200, options.warnings)
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource
         if info.subresource is not None:
             raise errors.method_not_allowed()
+        accept = negotiate(request.headers.get("Accept"))
         raw = await read_body(request)
         body = decode_body(raw, request.headers.get("Content-Type")) if raw.strip() else None
         options = DeleteOptions.from_body(body, dict(request.query))
@@ -574,7 +587,7 @@ class ApiServer:
             meta = obj.get("metadata") or {}
             return render(errors.success_status({"name": info.name, "group": r.group, "kind": r.plural,
                                                  "uid": meta.get("uid")}), Accept(JSON))
-        return render(obj, negotiate(request.headers.get("Accept")))
+        return render(obj, accept)
 
     async def kubelet_subresource(self, request: web.Request, info: RequestInfo) -> web.StreamResponse:
         """pods/log, pods/exec, pods/attach ...: answered by the pod's kubelet, through labkit/apiserver/kubelet_proxy.py."""

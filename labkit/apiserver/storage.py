@@ -130,7 +130,7 @@ def decode_continue(token: str) -> tuple[int, str]:
     try:
         padded = token + "=" * (-len(token) % 4)
         data = codec.loads(base64.urlsafe_b64decode(padded))
-        if data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("rv"), int) or \
+        if not isinstance(data, dict) or data.get("v") != "meta.k8s.io/v1" or not isinstance(data.get("rv"), int) or \
                 not isinstance(data.get("start"), str):
             raise ValueError
         if "/" in data["start"].rstrip("\x00") and ".." in data["start"]:
