@@ -176,10 +176,54 @@ def _json_key(key, node) -> str:
                                             node.start_mark)
 
 
+# A YAML alias (*a) repeats a node without copying it; every later walk (copies, validation, JSON encoding)
+# expands it. A few lines of nested aliases ("billion laughs") expand to billions of values, so upstream's
+# go-yaml refuses "excessive aliasing"; labkit refuses a document whose expanded form exceeds this many nodes.
+MAX_EXPANDED_YAML_NODES = 1_000_000
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes ``root`` stands for once its aliases are expanded; a cycle (``&a [*a]``) is refused."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    todo: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while todo:
+        node, children_done = todo.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            children = _children(node)
+            size[key] = min(1 + sum(size[id(child)] for child in children), MAX_EXPANDED_YAML_NODES + 1)
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            raise yaml.constructor.ConstructorError(None, None, "an alias refers to a node that contains it",
+                                                    node.start_mark)
+        on_path.add(key)
+        todo.append((node, True))
+        todo.extend((child, False) for child in _children(node) if id(child) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
 def _yaml_noting_duplicates(text: str) -> tuple[Any, list[str]]:
     loader = _DuplicateNotingLoader(text)
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        if node is None:  # an empty document
+            return None, []
+        if "*" in text and _expanded_size(node) > MAX_EXPANDED_YAML_NODES:
+            raise yaml.constructor.ConstructorError(None, None, "yaml: document contains excessive aliasing",
+                                                    node.start_mark)
+        data = loader.construct_document(node)
         if "\\u" in text or "\\U" in text:
             data = without_lone_surrogates(data)
         return data, [message for _, message in sorted(loader.duplicates)]  # in line order, as go-yaml
