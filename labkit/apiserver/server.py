@@ -393,6 +393,8 @@ class ApiServer:
                     return await self.watch(request, info, accept)
                 return await self.list(request, info, accept)
             return await self.get(request, info, accept)
+        if info.resource.namespaced and info.namespace is None:  # /api/v1/pods, all namespaces: list and watch only
+            raise errors.method_not_allowed()
         if method == "POST":
             return await self.create(request, info)
         if method == "PUT":
