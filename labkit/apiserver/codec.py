@@ -22,6 +22,7 @@ through here:
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import orjson
@@ -90,7 +91,7 @@ def decode_request(text: str, yaml_body: bool = False, keys_only: bool = False) 
                 seen.add(key)
         return obj
 
-    data = json.loads(text, object_pairs_hook=to_dict, parse_constant=_not_json)
+    data = json.loads(text, object_pairs_hook=to_dict, parse_constant=_not_json, parse_float=_finite_float)
     found = list(_repeated_paths(data, "", repeated)) if repeated else []
     paths = found if keys_only else [path for path, _ in found]
     if "\\u" in text or "\\U" in text:  # an escape may have been a lone surrogate
@@ -101,6 +102,15 @@ def decode_request(text: str, yaml_body: bool = False, keys_only: bool = False) 
 def _not_json(name: str) -> Any:
     """NaN, Infinity and -Infinity: Python's json reads them, JSON (and upstream) does not."""
     raise ValueError(f"invalid character {name[0]!r} looking for beginning of value ({name} is not JSON)")
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number with a fraction or exponent; 1e400 is past float64, which Go's decoder refuses (Python's
+    would read it as inf, and orjson would store null)."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise ValueError(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value
 
 
 def _repeated_paths(value: Any, path: str, repeated: dict[int, list[str]]):

@@ -53,3 +53,30 @@ def test_nan_and_infinity_are_not_json(constant):
 def test_escaped_unpaired_surrogates_become_replacement_characters():
     data, _ = codec.decode_request(r'{"a": "x\ud800y", "b": "\ud83d\ude00"}')
     assert data == {"a": "x\ufffdy", "b": "\U0001F600"}
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.7976931348623159e308"])
+def test_a_number_past_float64_is_refused_as_gos_decoder_does(number):
+    with pytest.raises(ValueError, match=f"cannot unmarshal number {number} into Go value of type float64"):
+        codec.decode_request(f'{{"spec": {{"x": {number}}}}}')
+    assert codec.decode_request('{"x": 1.5e308}')[0] == {"x": 1.5e308}
+
+
+def test_yaml_bodies_give_only_json_types_as_upstreams_conversion():
+    """Timestamps stay text, !!binary is its decoded text, keys become strings, .inf has no JSON form."""
+    data, _ = codec.decode_request("a: 2001-12-14t21:59:43.10-05:00\nb: !!binary aGVsbG8=\n1: one\ntrue: two\n",
+                                   yaml_body=True)
+    assert data == {"a": "2001-12-14t21:59:43.10-05:00", "b": "hello", "1": "one", "true": "two"}
+    with pytest.raises(Exception, match=r"json: unsupported value: \+Inf"):
+        codec.decode_request("a: .inf\n", yaml_body=True)
+
+
+def test_yaml_aliases_that_expand_past_the_limit_are_refused():
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 8)]
+    with pytest.raises(Exception, match="excessive aliasing"):
+        codec.decode_request("\n".join(lines), yaml_body=True)
+    data, _ = codec.decode_request("base: &b {x: 1}\nuse: *b\nmerged: {<<: *b, y: 2}\n", yaml_body=True)
+    assert data == {"base": {"x": 1}, "use": {"x": 1}, "merged": {"x": 1, "y": 2}}
+    with pytest.raises(Exception, match="contains it"):
+        codec.decode_request("a: &a [*a]\n", yaml_body=True)
