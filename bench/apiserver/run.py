@@ -17,7 +17,7 @@ connection each, as 50 independent controllers would have):
   holding the event.
 
 Prints throughput, p50/p99 latency and CPU per operation (of each process,
-of everything else on the machine, and idle) per phase, the ratio apiserver creates
+of everything else on the machine, stolen by the hypervisor, and idle) per phase, the ratio apiserver creates
 / raw etcd puts, and each of issue 2's targets with PASS/MISS. It is not a
 test: the numbers depend on the machine (the targets are for 2 cores).
 """
@@ -67,32 +67,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_cpu_seconds() -> tuple[float, float]:
-    """CPU time of the whole machine, all CPUs together (from /proc/stat): (busy, idle)."""
+def machine_cpu_seconds() -> dict[str, float]:
+    """CPU time of the whole machine, all CPUs together (from /proc/stat): busy, stolen, idle."""
     user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
     tick = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq + steal) / tick, (idle + iowait) / tick
+    return {"busy": (user + nice + system + irq + softirq) / tick, "steal": steal / tick,
+            "idle": (idle + iowait) / tick}
 
 
 # The processes whose CPU each phase charges: filled in by measure().
 WATCHED: dict[str, int] = {}
-# Besides them, each phase shows the CPU that everything else on the machine used ("others":
-# other sessions, the hypervisor's steal) and the CPU left idle: both per operation. Much idle
-# CPU means the phase waited on something else than a CPU (etcd's disk syncs, say).
-MACHINE = ("others", "idle")
+# Besides them, each phase shows, per operation, the CPU that everything else on the machine used
+# ("others": other sessions), the time the hypervisor gave our virtual CPUs to other machines
+# ("steal"), and the CPU left idle. Much idle CPU means the phase waited on something else than a
+# CPU (etcd's disk syncs, say).
+MACHINE = ("others", "steal", "idle")
 
 
 def cpu_snapshot() -> dict[str, float]:
-    busy, idle = machine_cpu_seconds()
-    return {**{p: cpu_seconds(pid) for p, pid in WATCHED.items()}, "busy": busy, "idle": idle}
+    return {**{p: cpu_seconds(pid) for p, pid in WATCHED.items()}, **machine_cpu_seconds()}
 
 
 def cpu_since(before: dict[str, float]) -> dict[str, float]:
-    """CPU seconds each watched process, the rest of the machine, and nobody used since ``before``."""
+    """CPU seconds each watched process, the rest of the machine, the hypervisor and nobody used since ``before``."""
     now = cpu_snapshot()
     used = {p: now[p] - before[p] for p in WATCHED}
     return {**used, "others": max(0.0, now["busy"] - before["busy"] - sum(used.values())),
-            "idle": now["idle"] - before["idle"]}
+            "steal": now["steal"] - before["steal"], "idle": now["idle"] - before["idle"]}
 
 
 @dataclass

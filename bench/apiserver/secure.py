@@ -22,9 +22,8 @@ the rest of the machine and idle), then the p99 ratio of each secure phase to
 the same insecure phase against the issue's target (within 1.5x), the
 apiserver's CPU per op ratio, and the CPU other sessions took per op in
 each variant's phase (when they differ much, the phases did not share the
-machine alike). The
-requests go through run.py's lean HTTP client, over TLS with an ssl context.
-Not a test: the numbers depend on the machine.
+machine alike). The requests go through run.py's lean HTTP client, over TLS
+with an ssl context. Not a test: the numbers depend on the machine.
 """
 
 from __future__ import annotations
