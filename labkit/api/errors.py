@@ -11,7 +11,7 @@ The constructors below are the only place such messages are spelled out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -147,6 +147,15 @@ def bad_request(message: str) -> StatusError:
 
 def unauthorized(message: str = "Unauthorized") -> StatusError:
     return StatusError(401, "Unauthorized", message)
+
+
+def go_json_type(value: Any) -> str:
+    """A JSON value's type as Go's encoding/json names it in ``json: cannot unmarshal <type> into ...``."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
 
 
 def forbidden(resource: str, name: str, message: str, group: str = "") -> StatusError:

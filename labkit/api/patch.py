@@ -64,13 +64,13 @@ def apply_patch(resource: Resource, current: dict, body: bytes, content_type: st
     else:
         if not isinstance(patch, dict):
             raise errors.bad_request(
-                f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}")
+                f"json: cannot unmarshal {errors.go_json_type(patch)} into Go value of type map[string]interface {{}}")
         lookup = patch_meta if patch_meta is not None else _schema_patch_meta
         result = StrategicMerge(resource.api_version, resource.kind, lookup).merge_map(target, patch, ())
     if not isinstance(result, dict):
         name = (current.get("metadata") or {}).get("name", "")
         raise errors.invalid(resource.kind, name, [errors.Cause(
-            field="patch", message=f"the patched object must be a JSON object, got {_json_type(result)}")],
+            field="patch", message=f"the patched object must be a JSON object, got {errors.go_json_type(result)}")],
             group=resource.group)
     return result
 
@@ -105,20 +105,6 @@ def _finite_float(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"the number {text} is out of range (float64)")
     return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    if value is None:
-        return "null"
-    return "number"
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -159,7 +145,7 @@ def json_patch(document: Any, operations: Any) -> Any:
     """RFC 6902: apply ``operations`` in order to (a copy of) ``document``."""
     if not isinstance(operations, list):
         raise errors.bad_request(
-            f"json: cannot unmarshal {_json_type(operations)} into Go value of type jsonpatch.Patch")
+            f"json: cannot unmarshal {errors.go_json_type(operations)} into Go value of type jsonpatch.Patch")
     if len(operations) > MAX_JSON_PATCH_OPERATIONS:
         raise errors.too_large(f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, "
                                f"got {len(operations)}")
@@ -178,7 +164,7 @@ def json_patch(document: Any, operations: Any) -> Any:
 def _checked_operation(index: int, op: Any) -> dict:
     """Decode one operation; a malformed one is a 400 (the patch itself is wrong)."""
     if not isinstance(op, dict):
-        raise errors.bad_request(f"json patch operation {index} must be an object, got {_json_type(op)}")
+        raise errors.bad_request(f"json patch operation {index} must be an object, got {errors.go_json_type(op)}")
     kind = op.get("op")
     if kind not in ("add", "remove", "replace", "move", "copy", "test"):
         raise errors.bad_request(f"json patch operation {index}: Unexpected kind: {kind}")
@@ -232,7 +218,7 @@ def _resolve(doc: Any, tokens: list[str], path: str) -> Any:
         elif isinstance(current, list):
             current = current[_array_index(token, len(current), path, allow_end=False)]
         else:
-            raise _OperationFailed(f'doc is missing path: "{path}": {where} is inside a {_json_type(current)}')
+            raise _OperationFailed(f'doc is missing path: "{path}": {where} is inside a {errors.go_json_type(current)}')
     return current
 
 
@@ -402,7 +388,7 @@ class StrategicMerge:
             before = result.get(field)
             patch_list = patch.pop(field, None)
             if has_before and not isinstance(before, list):
-                raise _smp_error(f"{_where(child)}: $setElementOrder applies to a list, the object has {_json_type(before)}")
+                raise _smp_error(f"{_where(child)}: $setElementOrder applies to a list, the object has {errors.go_json_type(before)}")
             if has_patch and not isinstance(patch_list, list):
                 raise _smp_error("invalid patch format of setElementOrder list")
             _check_order(patch_list or [], order, merge_key)
@@ -502,7 +488,7 @@ def _item_kind(value: Any) -> str:
         return "object"
     if isinstance(value, list):
         return "array"
-    return "scalar:" + _json_type(value)
+    return "scalar:" + errors.go_json_type(value)
 
 
 def _index_of(items: list, item: Any, merge_key: str | None) -> int:

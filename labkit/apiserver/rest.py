@@ -71,7 +71,7 @@ class DeleteOptions:
     @classmethod
     def from_body(cls, body: Any, query: dict[str, str]) -> "DeleteOptions":
         if body is not None and not isinstance(body, dict):
-            raise errors.bad_request(f"json: cannot unmarshal {_json_type(body)} into Go value of type "
+            raise errors.bad_request(f"json: cannot unmarshal {errors.go_json_type(body)} into Go value of type "
                                      "v1.DeleteOptions")
         body = body or {}
         _check_types("DeleteOptions", body, cls.FIELD_TYPES)
@@ -102,15 +102,6 @@ class DeleteOptions:
         return cls(grace_int, policy, body.get("preconditions") or {}, "All" in dry)
 
 
-def _json_type(value: Any) -> str:
-    """The JSON type's name as Go's decoder says it (``cannot unmarshal number into ...``)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), "null")
-
-
 def _check_types(struct: str, body: dict, types: dict[str, tuple[type, str]]) -> None:
     """Fields of a wrong JSON type are a 400 with Go's words; null is "not set", as for Go."""
     for name, (wanted, go_type) in types.items():
@@ -119,7 +110,7 @@ def _check_types(struct: str, body: dict, types: dict[str, tuple[type, str]]) ->
             continue
         ok = isinstance(value, wanted) and not (wanted is int and isinstance(value, bool))
         if not ok:
-            raise errors.bad_request(f"json: cannot unmarshal {_json_type(value)} into Go struct field "
+            raise errors.bad_request(f"json: cannot unmarshal {errors.go_json_type(value)} into Go struct field "
                                      f"{struct}.{name} of type {go_type}")
 
 
@@ -190,10 +181,10 @@ class Registry:
         if not isinstance(obj, dict):
             raise errors.bad_request(f"the body of the request must be a JSON object ({resource.kind})")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        for field, value in (("apiVersion", api_version), ("kind", kind)):
+        for key, value in (("apiVersion", api_version), ("kind", kind)):
             if value is not None and not isinstance(value, str):  # upstream's TypeMeta decoding fails first
                 raise errors.bad_request(f"couldn't get version/kind; json parse error: json: cannot unmarshal "
-                                         f"{_json_type(value)} into Go struct field .{field} of type string")
+                                         f"{errors.go_json_type(value)} into Go struct field .{key} of type string")
         if kind is None and api_version is None:
             obj = {"apiVersion": resource.api_version, "kind": resource.kind, **obj}
         elif kind != resource.kind or api_version != resource.api_version:
