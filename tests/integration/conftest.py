@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from labkit.client.api import ApiClient
@@ -16,6 +17,13 @@ from tests.integration.helpers import ensure_namespace
 def kubeconfig_path(apiserver, tmp_path) -> Path:
     """A kubeconfig for the apiserver's plain-http loopback port, as the components get one."""
     return apiserver.kubeconfig(tmp_path / "client.kubeconfig")
+
+
+@pytest.fixture
+async def http(apiserver):
+    """Plain HTTP (aiohttp) to the apiserver's loopback port: for what the wire itself must show."""
+    async with aiohttp.ClientSession(base_url=apiserver.url) as session:
+        yield session
 
 
 @pytest.fixture

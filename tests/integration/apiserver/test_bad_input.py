@@ -213,46 +213,39 @@ CASES = [
 
 
 @pytest.fixture
-async def session(apiserver):
-    async with aiohttp.ClientSession(apiserver.url) as s:
-        yield s
-
-
-@pytest.fixture
-async def ns(session) -> str:
+async def ns(http) -> str:
     name = f"bad-{uuid.uuid4().hex[:8]}"
     for path, body in (("/api/v1/namespaces", obj(apiVersion="v1", kind="Namespace", metadata={"name": name})),
                        (CM.format(ns=name), configmap("keep"))):
-        async with session.post(path, data=body, headers={"Content-Type": "application/json"}) as resp:
+        async with http.post(path, data=body, headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 201, await resp.text()
     return name
 
 
-async def stored(session: aiohttp.ClientSession, ns: str) -> tuple[str, dict]:
+async def stored(http: aiohttp.ClientSession, ns: str) -> tuple[str, dict]:
     """etcd's revision (a list's resourceVersion) and every object of the namespace with its resourceVersion."""
-    seen, revision = {}, None
+    seen = {}
     for path in (CM, POD, ROLES, "/apis/apps/v1/namespaces/{ns}/replicasets"):
-        async with session.get(path.format(ns=ns)) as resp:
+        async with http.get(path.format(ns=ns)) as resp:
             listed = await resp.json()
-        revision = listed["metadata"]["resourceVersion"]
         seen.update({(listed["kind"], i["metadata"]["name"]): i["metadata"]["resourceVersion"]
                      for i in listed["items"]})
-    async with session.get("/api/v1/namespaces") as resp:
+    async with http.get("/api/v1/namespaces") as resp:
         listed = await resp.json()
     seen.update({("Namespace", i["metadata"]["name"]): i["metadata"]["resourceVersion"] for i in listed["items"]})
     return listed["metadata"]["resourceVersion"], seen
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_bad_input_is_a_clear_4xx_status_and_changes_nothing(apiserver, session, ns, case: Case):
-    before = await stored(session, ns)
+async def test_bad_input_is_a_clear_4xx_status_and_changes_nothing(apiserver, http, ns, case: Case):
+    before = await stored(http, ns)
     headers = {"Accept": "application/json", **case.headers}
     if case.content_type:
         headers["Content-Type"] = case.content_type
     url = yarl.URL(apiserver.url + case.path.format(ns=ns), encoded=True)  # no normalising of "..", "%2F"
     if case.query:
         url = url.update_query(case.query)
-    async with session.request(case.method, url, data=case.body, headers=headers,
+    async with http.request(case.method, url, data=case.body, headers=headers,
                                skip_auto_headers={"Content-Type"}) as resp:
         raw = await resp.read()
         code, ctype = resp.status, resp.headers.get("Content-Type", "")
@@ -268,22 +261,22 @@ async def test_bad_input_is_a_clear_4xx_status_and_changes_nothing(apiserver, se
         causes = status["details"]["causes"]
         assert causes and all(c.get("field") for c in causes), status
     # Nothing was written: same objects, same resourceVersions, same etcd revision.
-    assert await stored(session, ns) == before
+    assert await stored(http, ns) == before
 
 
-async def test_the_store_still_works_after_the_bad_input(session, ns):
+async def test_the_store_still_works_after_the_bad_input(http, ns):
     """The last word: a good request right after the table is served normally."""
-    async with session.post(CM.format(ns=ns), data=configmap("good"),
+    async with http.post(CM.format(ns=ns), data=configmap("good"),
                             headers={"Content-Type": "application/json"}) as resp:
         assert resp.status == 201
-    async with session.get(CM.format(ns=ns) + "/good") as resp:
+    async with http.get(CM.format(ns=ns) + "/good") as resp:
         assert (await resp.json())["data"] == {"a": "1"}
 
 
-async def test_a_namespace_named_dotdot_reaches_no_other_keys(session, ns):
+async def test_a_namespace_named_dotdot_reaches_no_other_keys(http, ns):
     """etcd keys are not paths: ``/namespaces/../configmaps`` lists a namespace that has nothing (as upstream)."""
     for path in ("/api/v1/namespaces/%2E%2E/configmaps", "/api/v1/namespaces/%2E%2E/configmaps/keep"):
-        async with session.get(yarl.URL(str(session._base_url) + path, encoded=True)) as resp:
+        async with http.get(yarl.URL(str(http._base_url) + path, encoded=True)) as resp:
             answer = await resp.json()
         if path.endswith("keep"):
             assert resp.status in (400, 404) and answer["kind"] == "Status"

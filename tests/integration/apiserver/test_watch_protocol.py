@@ -11,16 +11,9 @@ import asyncio
 import json
 import uuid
 
-import aiohttp
 import pytest
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def http(apiserver):
-    async with aiohttp.ClientSession(base_url=apiserver.url) as session:
-        yield session
 
 
 @pytest.fixture
