@@ -481,14 +481,19 @@ async def measure(args) -> int:
     # The same ratio from CPU costs, as on an idle machine: a phase's rate is bounded by the CPU
     # all processes spend per operation over the cores, and by its busiest single-threaded process
     # (the apiserver, and the Python bench client, run one event loop each; etcd uses threads).
-    def idle_rate(phase: Phase, single_threaded: tuple[str, ...]) -> float:
+    def idle_rate(phase: Phase, single_threaded: tuple[str, ...]) -> float | None:
         total = sum(phase.cpu_ms_per_op(p) for p in WATCHED) / 1000
         busiest = max(phase.cpu_ms_per_op(p) for p in single_threaded) / 1000
+        if busiest == 0:
+            return None  # a phase shorter than the CPU clock's tick (10 ms) for some process
         return min((os.cpu_count() or 1) / total, 1 / busiest)
     idle_creates = idle_rate(by["apiserver create"], ("apiserver", "bench"))
     idle_puts = idle_rate(by["etcd put"], ("bench",))
-    print(f"\nfrom CPU per op, on an idle machine of {os.cpu_count()} CPUs: about {idle_creates:.0f} creates/s and "
-          f"{idle_puts:.0f} raw puts/s, ratio {idle_creates / idle_puts:.0%}")
+    if idle_creates is None or idle_puts is None:
+        print("\nfrom CPU per op: the phases were too short to charge each process a CPU tick (raise --scale)")
+    else:
+        print(f"\nfrom CPU per op, on an idle machine of {os.cpu_count()} CPUs: about {idle_creates:.0f} creates/s "
+              f"and {idle_puts:.0f} raw puts/s, ratio {idle_creates / idle_puts:.0%}")
     errors = sum(p.errors for p in raw + api + [fanout])
     if errors:
         print(f"\n{errors} operations failed (see stderr)")
