@@ -48,9 +48,12 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from aiohttp import web
+from cryptography import x509
+from cryptography.x509.verification import Criticality, ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from labkit.api import errors, registry
 from labkit.apiserver.auth import AUTHENTICATED, UserInfo
@@ -117,9 +120,6 @@ class X509Authenticator:
     CACHE_SIZE = 1024
 
     def __init__(self, client_ca_file: str | Path):
-        from cryptography import x509
-        from cryptography.x509.verification import Criticality, ExtensionPolicy, Store
-
         try:
             roots = x509.load_pem_x509_certificates(Path(client_ca_file).read_bytes())
         except (OSError, ValueError) as exc:
@@ -144,11 +144,6 @@ class X509Authenticator:
 
     def verify(self, der: bytes, now: float | None = None) -> UserInfo | None:
         """The user of a DER client certificate that verifies against the client CA; InvalidCredentials if not."""
-        from datetime import datetime, timezone
-
-        from cryptography import x509
-        from cryptography.x509.verification import PolicyBuilder, VerificationError
-
         now = time.time() if now is None else now
         fingerprint = hashlib.sha256(der).digest()
         known = self.verified.get(fingerprint)
@@ -347,7 +342,6 @@ class ServiceAccountTokens:
 
 
 def _seconds(rfc3339: str) -> float:
-    from datetime import datetime
     try:
         return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
     except ValueError:
