@@ -28,7 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Iterable
 
 from labkit.api import schema as schema_mod
-from labkit.api.errors import Cause, StatusError, bad_request
+from labkit.api.errors import Cause, StatusError
 from labkit.api.registry import Resource
 from labkit.api.selectors import selector_from_label_selector_dict
 from labkit.api.schema.types import ListOf, MapOf, Primitive, Scalar, Struct
@@ -1816,17 +1816,23 @@ _UPDATE_RULES: dict[tuple[str, str], Callable[[dict, dict, Errors], None]] = {
 }
 
 
-def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
-    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change."""
+def _shape_errors(resource: Resource, obj: Any) -> Errors:
+    """The schema's pass over ``obj``: JSON types, quantities, base64 and required fields."""
     errs = Errors()
     if not isinstance(obj, dict):
         errs.invalid("", _Raw(type(obj).__name__), "must be an object")
-        return errs.causes
+        return errs
     schema = _schema_of(resource)
     if schema is not None:
         _check_shape(schema, obj, "", errs, in_status=False)
-        if any(c.reason == TYPE_INVALID for c in errs.causes):
-            return errs.causes  # the shape is wrong: the rules below would only add noise
+    return errs
+
+
+def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
+    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change."""
+    errs = _shape_errors(resource, obj)
+    if not isinstance(obj, dict) or any(c.reason == TYPE_INVALID for c in errs.causes):
+        return errs.causes  # the shape is wrong: the rules below would only add noise
     validate_object_meta(obj.get("metadata"), resource.namespaced, _name_check(resource), errs)
     key = (resource.api_version, resource.kind)
     rule = _CREATE_RULES.get(key)
@@ -1844,13 +1850,7 @@ def wrong_types(resource: Resource, obj: Any) -> list[Cause]:
     """Only the JSON type errors of ``obj`` (``spec: true``, ``generateName: 5``): what upstream's decoder
     refuses before any other step runs. The apiserver checks these before admission and defaulting, so
     that no later step has to expect a ``spec`` that is not an object."""
-    errs = Errors()
-    if not isinstance(obj, dict):
-        errs.invalid("", _Raw(type(obj).__name__), "must be an object")
-        return errs.causes
-    schema = _schema_of(resource)
-    if schema is not None:
-        _check_shape(schema, obj, "", errs, in_status=False)
+    errs = _shape_errors(resource, obj)
     # the shape pass also reports bad quantities and base64 (decoding errors upstream too), and required
     # fields, which are validation's business
     return [c for c in errs.causes if c.reason != "FieldValueRequired"]
@@ -2204,16 +2204,6 @@ def default(resource: Resource, obj: dict) -> None:
 
 
 # -- what the apiserver answers about unknown fields -------------------------------
-
-def unknown_fields_error(resource: Resource, paths: list[str]) -> StatusError:
-    """fieldValidation=Strict: the 400 upstream answers, naming every unknown field.
-
-    ``Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.x"``
-    """
-    listed = ", ".join(f"unknown field {go_quote(p)}" for p in paths)
-    return bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
-                       f'{resource.kind}: strict decoding error: {listed}')
-
 
 def unknown_field_warnings(paths: list[str]) -> list[str]:
     """fieldValidation=Warn: one ``Warning: 299 - "<text>"`` header text per unknown field."""

@@ -241,7 +241,7 @@ class Registry:
     def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
         causes = validate(resource, obj, old)
         if causes:
-            raise errors.invalid(resource.kind, (obj.get("metadata") or {}).get("name", ""), causes, resource.group)
+            raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
 
     async def create(self, resource: Resource, namespace: str | None, body: Any, options: Options) -> dict:
         obj = self.check_body(resource, codec.copy(body), namespace)
