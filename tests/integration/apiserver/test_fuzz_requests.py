@@ -53,6 +53,7 @@ from aetcd import rpc
 from hypothesis import HealthCheck, assume, currently_in_test_context, event, given, settings, strategies as st
 
 from labkit.api import registry
+from tests.unit.api.test_protobuf import varint
 
 pytestmark = pytest.mark.integration
 
@@ -827,16 +828,6 @@ def test_fuzz_patches(fuzz, data):
 
 # protobuf bodies
 
-def _varint(n: int) -> bytes:
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 @st.composite
 def mutated_protobuf(draw, raw: bytes) -> bytes:
     data = bytearray(raw)
@@ -849,7 +840,7 @@ def mutated_protobuf(draw, raw: bytes) -> bytes:
             data[at] ^= 1 << draw(st.integers(0, 7))
         elif what == 2:
             data[at:at] = draw(st.one_of(st.binary(max_size=8), st.sampled_from(
-                [_varint(2**64 - 1), _varint(2**31), b"\x0a\xff\xff\xff\xff\x0f",
+                [varint(2**64 - 1), varint(2**31), b"\x0a\xff\xff\xff\xff\x0f",
                  b"\x12\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # a length of 2**63
                  b"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01",  # an 11-byte varint
                  b"\x0f", b"\x0b", b"\x0c", b"\xff\xff\xff\xff\xff"])))
