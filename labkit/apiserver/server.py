@@ -49,7 +49,7 @@ YAML = "application/yaml"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 # Namespace subresources (``/api/v1/namespaces/NAME/status``), not namespaced resources.
 NAMESPACE_SUBRESOURCES = ("status", "finalize")
-# Subresources served by a kubelet: answered here with a clear error until one serves them.
+# Subresources a kubelet serves: the apiserver forwards them (kubelet_proxy.py).
 KUBELET_SUBRESOURCES = ("log", "exec", "attach")
 
 
