@@ -7,11 +7,11 @@ then measures, each phase with ``--clients`` concurrent clients (one HTTP
 connection each, as 50 independent controllers would have):
 
 - raw etcd: puts and gets of ConfigMap-sized values with the apiserver's own
-  etcd client (``labkit.apiserver.etcd.Etcd``: one gRPC channel, like the server);
+  etcd client (``labkit.apiserver.etcd.Etcd``: one HTTP/2 connection, like the server);
 - apiserver: creates, gets, updates (PUT with resourceVersion), lists (a
   namespace of 100 ConfigMaps) and deletes of ConfigMaps over HTTP/JSON,
   through ``Http``, a lean HTTP/1.1 client (so that the client's own CPU
-  weighs little in the comparison with raw etcd's C-core gRPC client);
+  weighs little, as the etcd client's does in the raw phases);
 - watch fan-out: ``--watchers`` watches of one namespace, then single
   writes, one at a time: the time from starting the write to each watcher
   holding the event.
@@ -187,7 +187,7 @@ class Http:
     """A lean HTTP/1.1 client: one keep-alive connection per benchmark client; over TLS with ``ssl``.
 
     The benchmark measures the server, so its client should spend as little CPU as a correct
-    client can (aiohttp's ClientSession cost 0.15-0.32 ms per request, 2 to 3 times what the gRPC
+    client can (aiohttp's ClientSession cost 0.15-0.32 ms per request, 3 to 8 times what the etcd
     client costs per raw etcd put; this one 0.04-0.11). A request is written as one bytes object;
     a response is read in full (status line, headers, a body framed by Content-Length, or
     chunked, or by the server closing) and its status checked. JSON is decoded by the callers,
