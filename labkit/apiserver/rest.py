@@ -28,7 +28,7 @@ from labkit.api.registry import Resource
 from labkit.api.schema import drop_unknown_fields
 from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
 from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate, \
-    wrong_types
+    well_formed, wrong_types
 from labkit.apiserver import codec, strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
@@ -232,6 +232,13 @@ class Registry:
         options.warnings.extend(problems)
         drop_unknown_fields(resource.api_version, resource.kind, obj)
 
+    def check_fields(self, resource: Resource, obj: dict, options: Options) -> None:
+        """Unknown, repeated and wrongly typed fields: ``unknown_field_check`` then ``check_types``."""
+        if not options.duplicate_fields and well_formed(resource, obj):
+            return  # the usual case, found in one walk: nothing to report, nothing to drop
+        self.unknown_field_check(resource, obj, options)
+        self.check_types(resource, obj)
+
     def check_types(self, resource: Resource, obj: dict) -> None:
         """JSON types first (``spec: true``), as upstream's decoder: admission and defaulting may trust them."""
         causes = wrong_types(resource, obj)
@@ -248,8 +255,7 @@ class Registry:
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        self.unknown_field_check(resource, obj, options)
-        self.check_types(resource, obj)
+        self.check_fields(resource, obj, options)
         generated = not meta.get("name") and meta.get("generateName")
         for attempt in retries():
             if generated:
