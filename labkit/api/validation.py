@@ -1643,10 +1643,11 @@ MAX_CONFIG_SIZE = 1024 * 1024  # upstream's MaxSecretSize: for Secrets and Confi
 
 
 def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
-                          base64_fields: tuple[str, ...] = ()) -> None:
+                          base64_fields: tuple[str, ...] = (), too_long_field: str = "data") -> None:
     """Keys, and the total size of the values - counted as upstream's Go code counts them: the bytes
     of the values, so a ``[]byte`` field (Secret ``data``, ConfigMap ``binaryData``, base64 in JSON)
-    counts its decoded bytes, a string field its UTF-8 bytes."""
+    counts its decoded bytes, a string field its UTF-8 bytes. Too much is reported on
+    ``too_long_field``."""
     total = 0
     seen: dict[str, str] = {}
     for field_ in data_fields:
@@ -1659,7 +1660,7 @@ def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
             if isinstance(value, str):
                 total += _decoded_size(value) if field_ in base64_fields else len(value.encode("utf-8", "replace"))
     if total > MAX_CONFIG_SIZE:
-        errs.too_long(data_fields[0], MAX_CONFIG_SIZE)
+        errs.too_long(too_long_field, MAX_CONFIG_SIZE)
 
 
 def _decoded_size(text: str) -> int:
@@ -1829,8 +1830,9 @@ _CREATE_RULES: dict[tuple[str, str], Callable[[dict, Errors], None]] = {
     ("v1", "Endpoints"): validate_endpoints,
     ("v1", "Node"): validate_node,
     ("v1", "Namespace"): validate_namespace,
+    # a ConfigMap too large is reported on the whole object: upstream's field.NewPath(""), written "[]"
     ("v1", "ConfigMap"): lambda o, e: _validate_config_data(o, e, ("data", "binaryData"),
-                                                           base64_fields=("binaryData",)),
+                                                           base64_fields=("binaryData",), too_long_field="[]"),
     ("v1", "Secret"): validate_secret,
     ("v1", "Event"): validate_core_event,
     ("events.k8s.io/v1", "Event"): validate_events_event,
