@@ -17,6 +17,7 @@ Everything about objects themselves happens in rest.py (the registry).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -53,7 +54,7 @@ NAMESPACE_SUBRESOURCES = ("status", "finalize")
 KUBELET_SUBRESOURCES = ("log", "exec", "attach")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestInfo:
     resource: Resource
     namespace: str | None
@@ -61,6 +62,7 @@ class RequestInfo:
     subresource: str | None
 
 
+@functools.lru_cache(maxsize=4096)  # the same URLs come again and again (and the auth gate parses them too)
 def parse_path(path: str) -> RequestInfo:
     """``/api/v1/namespaces/ns/pods/name/status`` -> RequestInfo, or 404 when nothing is served there."""
     parts = [p for p in path.split("/") if p != ""]
@@ -90,12 +92,13 @@ def parse_path(path: str) -> RequestInfo:
 
 # -- content negotiation ------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Accept:
     media: str  # application/json | application/yaml
     as_kind: str | None = None  # Table | PartialObjectMetadata | PartialObjectMetadataList | APIGroupDiscoveryList
 
 
+@functools.lru_cache(maxsize=256)  # clients send the same few Accept headers on every request
 def negotiate(header: str | None) -> Accept:
     """The first acceptable answer format in the Accept header, or 406."""
     if not header:
