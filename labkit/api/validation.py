@@ -222,6 +222,8 @@ def is_dns1035_label(value: str) -> list[str]:
 
 
 def is_qualified_name(value: str) -> list[str]:
+    if len(value) <= 63 and _QUALIFIED_NAME.match(value):
+        return []  # the usual label key: a name without prefix, fine (the pattern has no "/")
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -514,6 +516,54 @@ def _plainly_fine(t: Any, value: Any) -> bool:
     return value is None or t is STRING and type(value) is str
 
 
+def _report_missing(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -> None:
+    """``_check_shape``'s required-field reports alone, in its order, for an object whose JSON types are
+    known to be right: it descends only where a required field can be (``_required_below``)."""
+    if value is None or in_status:  # nothing under status is required
+        return
+    if isinstance(t, Struct):
+        if not isinstance(value, dict) or t.open:
+            return
+        for name, fld in _fields_with_required(t):
+            sub = value.get(name)
+            child = f"{path}.{name}" if path else name
+            if sub is None:
+                if fld.required and not in_status:
+                    errs.required(child)
+            else:
+                _report_missing(fld.type, sub, child, errs, in_status or child == "status")
+    elif isinstance(t, ListOf) and isinstance(value, list):
+        for i, item in enumerate(value):
+            _report_missing(t.item, item, f"{path}[{i}]", errs, in_status)
+    elif isinstance(t, MapOf) and isinstance(value, dict):
+        for key, item in value.items():
+            _report_missing(t.value, item, f"{path}[{key}]", errs, in_status)
+
+
+_REQUIRED_BELOW: dict[Struct, bool] = {}
+_FIELDS_WITH_REQUIRED: dict[Struct, tuple] = {}
+
+
+def _fields_with_required(t: Struct) -> tuple:
+    """(name, Field) of ``t``'s fields that are required or can hold one, in schema order (computed once)."""
+    if t not in _FIELDS_WITH_REQUIRED:
+        _FIELDS_WITH_REQUIRED[t] = tuple((name, fld) for name, fld in t.fields.items()
+                                         if fld.required or _required_below(fld.type))
+    return _FIELDS_WITH_REQUIRED[t]
+
+
+def _required_below(t: Any) -> bool:
+    """Whether a value of type ``t`` can hold a required field (computed once per type)."""
+    while isinstance(t, (ListOf, MapOf)):
+        t = t.item if isinstance(t, ListOf) else t.value
+    if not isinstance(t, Struct):
+        return False
+    if t not in _REQUIRED_BELOW:
+        reachable = schema_mod.structs_reachable([t]).values()
+        _REQUIRED_BELOW[t] = any(isinstance(s, Struct) and s.required_fields for s in reachable)
+    return _REQUIRED_BELOW[t]
+
+
 def _is_base64(text: str) -> bool:
     try:
         base64.b64decode(text, validate=True)
@@ -568,12 +618,15 @@ def validate_object_meta(meta: Any, namespaced: bool, name_check: NameCheck, err
                 errs.invalid(f"{path}.namespace", namespace, msg)
     elif namespace:
         errs.forbidden(f"{path}.namespace", "not allowed on this type")
-    validate_labels(meta.get("labels"), f"{path}.labels", errs)
-    validate_annotations(meta.get("annotations"), f"{path}.annotations", errs)
+    if meta.get("labels"):
+        validate_labels(meta["labels"], f"{path}.labels", errs)
+    if meta.get("annotations"):
+        validate_annotations(meta["annotations"], f"{path}.annotations", errs)
     generation = _int(meta.get("generation"))
     if generation is not None and generation < 0:
         errs.invalid(f"{path}.generation", generation, "must be greater than or equal to 0")
-    for i, ref in enumerate(_list(meta.get("ownerReferences"))):
+    owners = _list(meta.get("ownerReferences"))
+    for i, ref in enumerate(owners):
         ref = _dict(ref)
         rpath = f"{path}.ownerReferences[{i}]"
         if not ref.get("apiVersion"):
@@ -584,7 +637,7 @@ def validate_object_meta(meta: Any, namespaced: bool, name_check: NameCheck, err
             errs.invalid(f"{rpath}.name", ref.get("name", ""), "name must not be empty")
         if not ref.get("uid"):
             errs.invalid(f"{rpath}.uid", ref.get("uid", ""), "uid must not be empty")
-    controllers = [r for r in _list(meta.get("ownerReferences")) if _dict(r).get("controller") is True]
+    controllers = [r for r in owners if _dict(r).get("controller") is True]
     if len(controllers) > 1:
         names = ", ".join(f"{_dict(r).get('kind')}/{_dict(r).get('name')}" for r in controllers)
         errs.invalid(f"{path}.ownerReferences", _Raw("[]v1.OwnerReference{...}"),
@@ -1658,9 +1711,14 @@ def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
                 errs.invalid(f"{field_}[{key}]", key, f"duplicate of key present in {seen[key]}")
             seen.setdefault(key, field_)
             if isinstance(value, str):
-                total += _decoded_size(value) if field_ in base64_fields else len(value.encode("utf-8", "replace"))
+                total += _decoded_size(value) if field_ in base64_fields else _utf8_size(value)
     if total > MAX_CONFIG_SIZE:
         errs.too_long(too_long_field, MAX_CONFIG_SIZE)
+
+
+def _utf8_size(text: str) -> int:
+    """How many bytes ``text`` is in UTF-8 (without encoding a copy when it is ASCII, as most values are)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
 def _decoded_size(text: str) -> int:
@@ -1908,10 +1966,19 @@ def _shape_errors(resource: Resource, obj: Any) -> Errors:
     return errs
 
 
-def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
-    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change."""
+def validate(resource: Resource, obj: dict, old: dict | None = None, *, types_checked: bool = False) -> list[Cause]:
+    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change.
+
+    ``types_checked``: ``wrong_types`` found nothing in what the client sent, and the server has added
+    only values of the right types since (a create: the strategy, defaults, admission), so only
+    required fields are looked for, where the schema has some - as upstream, whose Go types are
+    checked once, when the body is decoded.
+    """
     schema = _schema_of(resource)
-    if isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=False, required=True)):
+    if types_checked and isinstance(obj, dict) and schema is not None:
+        errs = Errors()
+        _report_missing(schema, obj, "", errs, in_status=False)
+    elif isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=False, required=True)):
         errs = Errors()  # the schema's pass would report nothing: spare its walk
     else:
         errs = _shape_errors(resource, obj)

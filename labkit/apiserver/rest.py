@@ -250,8 +250,8 @@ class Registry:
         if causes:
             raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
 
-    def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
-        causes = validate(resource, obj, old)
+    def check_valid(self, resource: Resource, obj: dict, old: dict | None = None, types_checked: bool = False) -> None:
+        causes = validate(resource, obj, old, types_checked=types_checked)
         if causes:
             raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
 
@@ -276,7 +276,7 @@ class Registry:
                                dry_run=options.dry_run)
             try:
                 await self.admission.admit(attrs)
-                self.check_valid(resource, prepared)
+                self.check_valid(resource, prepared, types_checked=True)  # check_fields did the types
                 await self.admission.validate(attrs)
                 # admission may add writes of its own (ResourceQuota: the quota's status.used)
                 extras = await self.side_effects(resource, prepared, None) + attrs.extra.get("extras", NO_EXTRAS)

@@ -68,7 +68,7 @@ def kind_and_object(draw):
 
 
 @given(kind_and_object())
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 def test_a_yes_from_the_quick_walk_means_the_reporting_walks_find_nothing(case):
     schema, obj = case
     if not isinstance(obj, dict):
@@ -139,3 +139,19 @@ def test_a_required_field_missing_under_status_is_a_no_the_reporting_walk_exempt
     shape = v.Errors()
     v._check_shape(schema, obj, "", shape, in_status=False)
     assert shape.causes == [] and not v._conforms(schema, obj, known_only=False, required=True)
+
+
+@given(kind_and_object())
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+def test_the_required_fields_walk_reports_what_the_shape_walk_does_when_the_types_are_right(case):
+    """validate(types_checked=True) (a create, after check_fields) looks for required fields alone."""
+    schema, obj = case
+    if not isinstance(obj, dict):
+        return
+    shape = v.Errors()
+    v._check_shape(schema, obj, "", shape, in_status=False)
+    if any(c.reason != v.REQUIRED for c in shape.causes):
+        return  # a create never gets this far with wrong types
+    missing = v.Errors()
+    v._report_missing(schema, obj, "", missing, in_status=False)
+    assert missing.causes == shape.causes
