@@ -15,7 +15,10 @@ Three entry points, called by the apiserver on every write:
   (``spec.containers[0].imagee``), for ``fieldValidation=Strict|Warn``.
 
 The shapes of objects come from labkit/api/schema: a first generic pass checks
-JSON types and required fields there, then each kind's own rules run.
+JSON types and required fields there, then each kind's own rules run. The
+generic pass reports in upstream's words and order; as nearly every object is
+well formed, a quick yes/no walk (``_conforms``) runs first and the reporting
+walk only when it says no.
 """
 
 from __future__ import annotations
@@ -528,10 +531,10 @@ def _report_missing(t: Any, value: Any, path: str, errs: Errors, in_status: bool
             sub = value.get(name)
             child = f"{path}.{name}" if path else name
             if sub is None:
-                if fld.required and not in_status:
+                if fld.required:
                     errs.required(child)
             else:
-                _report_missing(fld.type, sub, child, errs, in_status or child == "status")
+                _report_missing(fld.type, sub, child, errs, in_status=child == "status")
     elif isinstance(t, ListOf) and isinstance(value, list):
         for i, item in enumerate(value):
             _report_missing(t.item, item, f"{path}[{i}]", errs, in_status)
