@@ -15,7 +15,10 @@ Three entry points, called by the apiserver on every write:
   (``spec.containers[0].imagee``), for ``fieldValidation=Strict|Warn``.
 
 The shapes of objects come from labkit/api/schema: a first generic pass checks
-JSON types and required fields there, then each kind's own rules run.
+JSON types and required fields there, then each kind's own rules run. The
+generic pass reports in upstream's words and order; as nearly every object is
+well formed, a quick yes/no walk (``_conforms``) runs first and the reporting
+walk only when it says no.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from labkit.api import schema as schema_mod
 from labkit.api.errors import Cause, StatusError
 from labkit.api.registry import Resource
 from labkit.api.selectors import selector_from_label_selector_dict
-from labkit.api.schema.types import ListOf, MapOf, Primitive, Scalar, Struct
+from labkit.api.schema.types import STRING, ListOf, MapOf, Primitive, Scalar, Struct
 
 # -- how upstream words field errors (k8s.io/apimachinery/pkg/util/validation/field) --
 
@@ -222,6 +225,8 @@ def is_dns1035_label(value: str) -> list[str]:
 
 
 def is_qualified_name(value: str) -> list[str]:
+    if len(value) <= 63 and _QUALIFIED_NAME.match(value):
+        return []  # the usual label key: a name without prefix, fine (the pattern has no "/")
     errs: list[str] = []
     parts = value.split("/")
     if len(parts) == 1:
@@ -422,7 +427,7 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
         kind = t.json_type
         if kind == "string":
             bad = not isinstance(value, str)
-            if not bad and dict(t.openapi).get("format") == "byte":
+            if not bad and t.format == "byte":
                 try:
                     base64.b64decode(value, validate=True)
                 except ValueError:
@@ -430,7 +435,7 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
                                  "illegal base64 data")
         elif kind == "integer":
             bad = not isinstance(value, int) or isinstance(value, bool)
-            width = 32 if dict(t.openapi).get("format") == "int32" else 64
+            width = 32 if t.format == "int32" else 64
             if not bad and not -(2 ** (width - 1)) <= value < 2 ** (width - 1):
                 # Go's decoder refuses a number its int32/int64 field cannot hold; stored, no Go client could read it
                 errs.add(path, TYPE_INVALID, f"Invalid value: {value}: must be of type int{width} "
@@ -442,6 +447,132 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
     if bad:
         shown = go_repr(value) if not isinstance(value, (dict, list)) else type(value).__name__.replace("dict", "object").replace("list", "array")
         errs.add(path, TYPE_INVALID, f"Invalid value: {shown}: must be of type {_type_name(t)}")
+
+
+def _conforms(t: Any, value: Any, known_only: bool, required: bool) -> bool:
+    """Whether ``_check_shape`` would find nothing to report below ``value``: no wrong JSON type, quantity,
+    base64 or integer range; with ``required`` no required field missing; with ``known_only`` also no
+    field the schema does not declare (``unknown_fields`` would find none).
+
+    Nearly every object is well formed, and this walk only answers yes or no: it follows the object's
+    own keys and builds no paths, which costs a fraction of the reporting walks. It may say no where
+    they find nothing (a required field missing under ``status``, which they exempt, and any
+    exception): its callers then run them, and they say what is wrong, in upstream's order.
+    """
+    if value is None:
+        return True
+    if isinstance(t, Primitive):
+        kind = t.json_type
+        if kind == "string":
+            return isinstance(value, str) and (t.format != "byte" or _is_base64(value))
+        if kind == "integer":
+            if not isinstance(value, int) or isinstance(value, bool):
+                return False
+            limit = 2 ** 31 if t.format == "int32" else 2 ** 63
+            return -limit <= value < limit
+        if kind == "boolean":
+            return isinstance(value, bool)
+        if kind == "number":
+            return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return True
+    if isinstance(t, Struct):
+        if not isinstance(value, dict):
+            return False
+        if t.open:
+            return True
+        if required and t.required_fields and any(value.get(name) is None for name in t.required_fields):
+            return False
+        fields = t.fields
+        for key, sub in value.items():
+            fld = fields.get(key)
+            if fld is None:
+                if known_only:
+                    return False
+            elif not _plainly_fine(fld.type, sub) and not _conforms(fld.type, sub, known_only, required):
+                return False
+        return True
+    if isinstance(t, (ListOf, MapOf)):
+        if isinstance(t, ListOf) and isinstance(value, list):
+            item_type, items = t.item, value
+        elif isinstance(t, MapOf) and isinstance(value, dict):
+            item_type, items = t.value, value.values()
+        else:
+            return False
+        for item in items:
+            if not _plainly_fine(item_type, item) and not _conforms(item_type, item, known_only, required):
+                return False
+        return True
+    if isinstance(t, Scalar):
+        if t.name.endswith("IntOrString"):
+            return isinstance(value, (int, str)) and not isinstance(value, bool)
+        if t.name.endswith("Quantity"):
+            try:
+                return parse_quantity(value) is not None
+            except Exception:  # e.g. an exponent past Decimal's range: the reporting walk meets it too
+                return False
+        return isinstance(value, str)
+    return True
+
+
+def _plainly_fine(t: Any, value: Any) -> bool:
+    """Null, or a string where a plain string goes: most values, answered without a call of ``_conforms``."""
+    return value is None or t is STRING and type(value) is str
+
+
+def _report_missing(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -> None:
+    """``_check_shape``'s required-field reports alone, in its order, for an object whose JSON types are
+    known to be right: it descends only where a required field can be (``_required_below``)."""
+    if value is None or in_status:  # nothing under status is required
+        return
+    if isinstance(t, Struct):
+        if not isinstance(value, dict) or t.open:
+            return
+        for name, fld in _fields_with_required(t):
+            sub = value.get(name)
+            child = f"{path}.{name}" if path else name
+            if sub is None:
+                if fld.required:
+                    errs.required(child)
+            else:
+                _report_missing(fld.type, sub, child, errs, in_status=child == "status")
+    elif isinstance(t, ListOf) and isinstance(value, list):
+        for i, item in enumerate(value):
+            _report_missing(t.item, item, f"{path}[{i}]", errs, in_status)
+    elif isinstance(t, MapOf) and isinstance(value, dict):
+        for key, item in value.items():
+            _report_missing(t.value, item, f"{path}[{key}]", errs, in_status)
+
+
+_REQUIRED_BELOW: dict[Struct, bool] = {}
+_FIELDS_WITH_REQUIRED: dict[Struct, tuple] = {}
+
+
+def _fields_with_required(t: Struct) -> tuple:
+    """(name, Field) of ``t``'s fields that are required or can hold one, in schema order (computed once)."""
+    if t not in _FIELDS_WITH_REQUIRED:
+        _FIELDS_WITH_REQUIRED[t] = tuple((name, fld) for name, fld in t.fields.items()
+                                         if fld.required or _required_below(fld.type))
+    return _FIELDS_WITH_REQUIRED[t]
+
+
+def _required_below(t: Any) -> bool:
+    """Whether a value of type ``t`` can hold a required field (computed once per type)."""
+    while isinstance(t, (ListOf, MapOf)):
+        t = t.item if isinstance(t, ListOf) else t.value
+    if not isinstance(t, Struct):
+        return False
+    if t not in _REQUIRED_BELOW:
+        reachable = schema_mod.structs_reachable([t]).values()
+        _REQUIRED_BELOW[t] = any(isinstance(s, Struct) and s.required_fields for s in reachable)
+    return _REQUIRED_BELOW[t]
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except ValueError:
+        return False
+    return True
 
 
 # -- metadata (ValidateObjectMeta) -----------------------------------------------
@@ -490,12 +621,15 @@ def validate_object_meta(meta: Any, namespaced: bool, name_check: NameCheck, err
                 errs.invalid(f"{path}.namespace", namespace, msg)
     elif namespace:
         errs.forbidden(f"{path}.namespace", "not allowed on this type")
-    validate_labels(meta.get("labels"), f"{path}.labels", errs)
-    validate_annotations(meta.get("annotations"), f"{path}.annotations", errs)
+    if meta.get("labels"):
+        validate_labels(meta["labels"], f"{path}.labels", errs)
+    if meta.get("annotations"):
+        validate_annotations(meta["annotations"], f"{path}.annotations", errs)
     generation = _int(meta.get("generation"))
     if generation is not None and generation < 0:
         errs.invalid(f"{path}.generation", generation, "must be greater than or equal to 0")
-    for i, ref in enumerate(_list(meta.get("ownerReferences"))):
+    owners = _list(meta.get("ownerReferences"))
+    for i, ref in enumerate(owners):
         ref = _dict(ref)
         rpath = f"{path}.ownerReferences[{i}]"
         if not ref.get("apiVersion"):
@@ -506,7 +640,7 @@ def validate_object_meta(meta: Any, namespaced: bool, name_check: NameCheck, err
             errs.invalid(f"{rpath}.name", ref.get("name", ""), "name must not be empty")
         if not ref.get("uid"):
             errs.invalid(f"{rpath}.uid", ref.get("uid", ""), "uid must not be empty")
-    controllers = [r for r in _list(meta.get("ownerReferences")) if _dict(r).get("controller") is True]
+    controllers = [r for r in owners if _dict(r).get("controller") is True]
     if len(controllers) > 1:
         names = ", ".join(f"{_dict(r).get('kind')}/{_dict(r).get('name')}" for r in controllers)
         errs.invalid(f"{path}.ownerReferences", _Raw("[]v1.OwnerReference{...}"),
@@ -1565,10 +1699,11 @@ MAX_CONFIG_SIZE = 1024 * 1024  # upstream's MaxSecretSize: for Secrets and Confi
 
 
 def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
-                          base64_fields: tuple[str, ...] = ()) -> None:
+                          base64_fields: tuple[str, ...] = (), too_long_field: str = "data") -> None:
     """Keys, and the total size of the values - counted as upstream's Go code counts them: the bytes
     of the values, so a ``[]byte`` field (Secret ``data``, ConfigMap ``binaryData``, base64 in JSON)
-    counts its decoded bytes, a string field its UTF-8 bytes."""
+    counts its decoded bytes, a string field its UTF-8 bytes. Too much is reported on
+    ``too_long_field``."""
     total = 0
     seen: dict[str, str] = {}
     for field_ in data_fields:
@@ -1579,9 +1714,14 @@ def _validate_config_data(obj: dict, errs: Errors, data_fields: tuple[str, ...],
                 errs.invalid(f"{field_}[{key}]", key, f"duplicate of key present in {seen[key]}")
             seen.setdefault(key, field_)
             if isinstance(value, str):
-                total += _decoded_size(value) if field_ in base64_fields else len(value.encode("utf-8", "replace"))
+                total += _decoded_size(value) if field_ in base64_fields else _utf8_size(value)
     if total > MAX_CONFIG_SIZE:
-        errs.too_long(data_fields[0], MAX_CONFIG_SIZE)
+        errs.too_long(too_long_field, MAX_CONFIG_SIZE)
+
+
+def _utf8_size(text: str) -> int:
+    """How many bytes ``text`` is in UTF-8 (without encoding a copy when it is ASCII, as most values are)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
 
 
 def _decoded_size(text: str) -> int:
@@ -1751,8 +1891,9 @@ _CREATE_RULES: dict[tuple[str, str], Callable[[dict, Errors], None]] = {
     ("v1", "Endpoints"): validate_endpoints,
     ("v1", "Node"): validate_node,
     ("v1", "Namespace"): validate_namespace,
+    # a ConfigMap too large is reported on the whole object: upstream's field.NewPath(""), written "[]"
     ("v1", "ConfigMap"): lambda o, e: _validate_config_data(o, e, ("data", "binaryData"),
-                                                           base64_fields=("binaryData",)),
+                                                           base64_fields=("binaryData",), too_long_field="[]"),
     ("v1", "Secret"): validate_secret,
     ("v1", "Event"): validate_core_event,
     ("events.k8s.io/v1", "Event"): validate_events_event,
@@ -1828,9 +1969,22 @@ def _shape_errors(resource: Resource, obj: Any) -> Errors:
     return errs
 
 
-def validate(resource: Resource, obj: dict, old: dict | None = None) -> list[Cause]:
-    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change."""
-    errs = _shape_errors(resource, obj)
+def validate(resource: Resource, obj: dict, old: dict | None = None, *, types_checked: bool = False) -> list[Cause]:
+    """Every reason ``obj`` (after defaulting) is invalid; with ``old``, also what may not change.
+
+    ``types_checked``: ``wrong_types`` found nothing in what the client sent, and the server has added
+    only values of the right types since (a create: the strategy, defaults, admission), so only
+    required fields are looked for, where the schema has some - as upstream, whose Go types are
+    checked once, when the body is decoded.
+    """
+    schema = _schema_of(resource)
+    if types_checked and isinstance(obj, dict) and schema is not None:
+        errs = Errors()
+        _report_missing(schema, obj, "", errs, in_status=False)
+    elif isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=False, required=True)):
+        errs = Errors()  # the schema's pass would report nothing: spare its walk
+    else:
+        errs = _shape_errors(resource, obj)
     if not isinstance(obj, dict) or any(c.reason == TYPE_INVALID for c in errs.causes):
         return errs.causes  # the shape is wrong: the rules below would only add noise
     validate_object_meta(obj.get("metadata"), resource.namespaced, _name_check(resource), errs)
@@ -1850,6 +2004,9 @@ def wrong_types(resource: Resource, obj: Any) -> list[Cause]:
     """Only the JSON type errors of ``obj`` (``spec: true``, ``generateName: 5``): what upstream's decoder
     refuses before any other step runs. The apiserver checks these before admission and defaulting, so
     that no later step has to expect a ``spec`` that is not an object."""
+    schema = _schema_of(resource)
+    if isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=False, required=False)):
+        return []
     errs = _shape_errors(resource, obj)
     # the shape pass also reports bad quantities and base64 (decoding errors upstream too), and required
     # fields, which are validation's business
@@ -1859,9 +2016,15 @@ def wrong_types(resource: Resource, obj: Any) -> list[Cause]:
 def unknown_fields(resource: Resource, obj: dict) -> list[str]:
     """Fields of ``obj`` the schema of its kind does not declare (``spec.containers[0].imagee``)."""
     schema = _schema_of(resource)
-    if schema is None or not isinstance(obj, dict):
+    if schema is None or not isinstance(obj, dict) or _conforms(schema, obj, known_only=True, required=False):
         return []
     return schema_mod.unknown_fields_of(schema, obj)
+
+
+def well_formed(resource: Resource, obj: Any) -> bool:
+    """True when ``unknown_fields`` and ``wrong_types`` would both find nothing (one quick walk for both)."""
+    schema = _schema_of(resource)
+    return isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=True, required=False))
 
 
 # -- defaulting (upstream's SetDefaults_* and create-time preparation) -----------

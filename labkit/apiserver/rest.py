@@ -28,7 +28,7 @@ from labkit.api.registry import Resource
 from labkit.api.schema import drop_unknown_fields
 from labkit.api.selectors import FieldSelector, LabelSelector, selector_from_label_selector_dict
 from labkit.api.validation import default, path_segment_name, unknown_field_warnings, unknown_fields, validate, \
-    wrong_types
+    well_formed, wrong_types
 from labkit.apiserver import codec, strategy
 from labkit.apiserver.admission import CREATE, DELETE, UPDATE, Attributes, Chain, NamespaceLifecycle
 from labkit.apiserver.allocators import ServiceAllocations
@@ -202,6 +202,11 @@ class Registry:
         if not isinstance(meta, dict):
             raise errors.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
                                      f"{resource.kind}: metadata must be an object")
+        for key in ("labels", "annotations"):
+            # upstream decodes them into a map[string]string, where a JSON null leaves the value ""
+            values = meta.get(key)
+            if isinstance(values, dict) and None in values.values():
+                meta[key] = {k: "" if v is None else v for k, v in values.items()}
         if resource.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and namespace and body_ns != namespace:
@@ -232,14 +237,21 @@ class Registry:
         options.warnings.extend(problems)
         drop_unknown_fields(resource.api_version, resource.kind, obj)
 
+    def check_fields(self, resource: Resource, obj: dict, options: Options) -> None:
+        """Unknown, repeated and wrongly typed fields: ``unknown_field_check`` then ``check_types``."""
+        if not options.duplicate_fields and well_formed(resource, obj):
+            return  # the usual case, found in one walk: nothing to report, nothing to drop
+        self.unknown_field_check(resource, obj, options)
+        self.check_types(resource, obj)
+
     def check_types(self, resource: Resource, obj: dict) -> None:
         """JSON types first (``spec: true``), as upstream's decoder: admission and defaulting may trust them."""
         causes = wrong_types(resource, obj)
         if causes:
             raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
 
-    def check_valid(self, resource: Resource, obj: dict, old: dict | None = None) -> None:
-        causes = validate(resource, obj, old)
+    def check_valid(self, resource: Resource, obj: dict, old: dict | None = None, types_checked: bool = False) -> None:
+        causes = validate(resource, obj, old, types_checked=types_checked)
         if causes:
             raise errors.invalid(resource.kind, _name_of(obj), causes, resource.group)
 
@@ -248,8 +260,7 @@ class Registry:
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
-        self.unknown_field_check(resource, obj, options)
-        self.check_types(resource, obj)
+        self.check_fields(resource, obj, options)
         generated = not meta.get("name") and meta.get("generateName")
         for attempt in retries():
             if generated:
@@ -265,7 +276,7 @@ class Registry:
                                dry_run=options.dry_run)
             try:
                 await self.admission.admit(attrs)
-                self.check_valid(resource, prepared)
+                self.check_valid(resource, prepared, types_checked=True)  # check_fields did the types
                 await self.admission.validate(attrs)
                 # admission may add writes of its own (ResourceQuota: the quota's status.used)
                 extras = await self.side_effects(resource, prepared, None) + attrs.extra.get("extras", NO_EXTRAS)

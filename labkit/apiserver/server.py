@@ -17,6 +17,7 @@ Everything about objects themselves happens in rest.py (the registry).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -53,7 +54,7 @@ NAMESPACE_SUBRESOURCES = ("status", "finalize")
 KUBELET_SUBRESOURCES = ("log", "exec", "attach")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RequestInfo:
     resource: Resource
     namespace: str | None
@@ -61,6 +62,7 @@ class RequestInfo:
     subresource: str | None
 
 
+@functools.lru_cache(maxsize=4096)  # the same URLs come again and again (and the auth gate parses them too)
 def parse_path(path: str) -> RequestInfo:
     """``/api/v1/namespaces/ns/pods/name/status`` -> RequestInfo, or 404 when nothing is served there."""
     parts = [p for p in path.split("/") if p != ""]
@@ -90,12 +92,13 @@ def parse_path(path: str) -> RequestInfo:
 
 # -- content negotiation ------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class Accept:
     media: str  # application/json | application/yaml
     as_kind: str | None = None  # Table | PartialObjectMetadata | PartialObjectMetadataList | APIGroupDiscoveryList
 
 
+@functools.lru_cache(maxsize=256)  # clients send the same few Accept headers on every request
 def negotiate(header: str | None) -> Accept:
     """The first acceptable answer format in the Accept header, or 406."""
     if not header:
@@ -189,7 +192,7 @@ def decode_body(raw: bytes, content_type: str | None, resource: Resource | None 
     except UnicodeDecodeError as exc:
         raise errors.bad_request(f"the request body is not valid UTF-8: {exc}") from None
     what = resource.kind if resource else "the request body"
-    if not text.strip():
+    if not text or text.isspace():  # (what not text.strip() says, without copying the body)
         raise errors.bad_request(f"the request body is empty: expected a {what}")
     try:
         data, repeated = codec.decode_request(text, yaml_body=media != JSON)

@@ -12,9 +12,9 @@ with finalizers wait for them.
 
 from __future__ import annotations
 
+import os
 import random
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 from labkit.api.registry import Resource
@@ -52,6 +52,16 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def new_uid() -> str:
+    """A random (version 4) UUID, as ``str(uuid.uuid4())`` writes it: every create makes one, and this
+    formats the same 16 random bytes without building a ``uuid.UUID`` (a third of the cost)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
 def generate_name(base: str) -> str:
     return base + "".join(random.choice(_NAME_ALPHABET) for _ in range(5))
 
@@ -67,7 +77,7 @@ def tracks_generation(resource: Resource) -> bool:
 def prepare_for_create(resource: Resource, obj: dict) -> None:
     """The server-owned fields of a new object (in place)."""
     meta = obj["metadata"]
-    meta["uid"] = str(uuid.uuid4())
+    meta["uid"] = new_uid()
     meta["creationTimestamp"] = now_rfc3339()
     for server_owned in ("deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion", "selfLink"):
         meta.pop(server_owned, None)

@@ -14,6 +14,7 @@ OpenAPI v3 documents, ``kubectl explain``) is computed from these values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Union
 
 
@@ -26,9 +27,13 @@ class Primitive:
     def as_openapi(self) -> dict[str, Any]:
         return dict(self.openapi)
 
-    @property
+    @cached_property  # asked at every value the validation walks: computed once
     def json_type(self) -> str:
         return dict(self.openapi)["type"]
+
+    @cached_property
+    def format(self) -> str | None:
+        return dict(self.openapi).get("format")
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,10 @@ class Struct:
     @property
     def required(self) -> list[str]:
         return [n for n, f in self.fields.items() if f.required]
+
+    @cached_property  # the same, kept: the validation asks at every object it walks
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(self.required)
 
 
 Type = Union[Primitive, Scalar, ListOf, MapOf, Struct]

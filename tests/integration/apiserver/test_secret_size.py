@@ -58,6 +58,19 @@ def test_kubectl_is_refused_a_1_1_mb_secret_with_upstreams_message(kubectl, tmp_
     assert gone.returncode != 0 and "NotFound" in gone.stderr
 
 
+def test_a_configmap_over_1_mib_is_refused_on_the_whole_object_as_upstream(kubectl, tmp_path):
+    """Upstream's ValidateConfigMap reports the total size on field.NewPath(""), which Go writes "[]":
+    ``ConfigMap "x" is invalid: []: Too long: ...`` (a Secret names its ``data``)."""
+    (tmp_path / "payload").write_bytes(b"x" * (MiB + 1))
+    done = kubectl.run("create", "configmap", "too-big", f"--from-file=payload={tmp_path / 'payload'}",
+                       check=False)
+    assert done.returncode != 0
+    assert 'ConfigMap "too-big" is invalid: []: Too long: must have at most 1048576 bytes' in done.stderr, \
+        done.stderr
+    (tmp_path / "payload").write_bytes(b"x" * MiB)  # the last size allowed
+    kubectl("create", "configmap", "just-fits", f"--from-file=payload={tmp_path / 'payload'}")
+
+
 @pytest.mark.parametrize("size, accepted", [(MiB, True), (MiB + 1, False)])
 def test_the_limit_is_on_the_decoded_bytes_of_all_values(kubectl, size, accepted):
     """Two values summing to ``size`` bytes, sent as JSON (``kubectl create -f``): 1 MiB is the last size allowed."""

@@ -8,7 +8,8 @@ import copy
 import pytest
 
 from labkit.api import registry
-from labkit.api.validation import default, qos_class, validate
+from labkit.api.validation import default, qos_class, validate, wrong_types
+from labkit.apiserver import strategy
 
 CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
                       "resources": {}}
@@ -157,6 +158,20 @@ def test_defaulted_objects_are_valid(where, obj, expected):
     obj = copy.deepcopy(expected)
     obj["metadata"].setdefault("namespace", "default") if resource.namespaced else None
     assert validate(resource, obj) == []
+
+
+@pytest.mark.parametrize("where,obj,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_what_a_create_adds_has_the_right_types(where, obj, expected):
+    """A create checks the client's JSON types, then runs the strategy and the defaults, then looks for
+    required fields alone (validate(types_checked=True)): what the server adds must be well typed."""
+    group, plural = where
+    resource = registry.lookup(group, "v1", plural)
+    obj = copy.deepcopy(obj)
+    obj["metadata"].setdefault("namespace", "default") if resource.namespaced else None
+    assert wrong_types(resource, obj) == []
+    strategy.prepare_for_create(resource, obj)
+    default(resource, obj)
+    assert wrong_types(resource, obj) == []
 
 
 @pytest.mark.parametrize("image,policy", [("busybox", "Always"), ("busybox:latest", "Always"),

@@ -22,7 +22,7 @@ from labkit.apiserver.allocators import ClusterIPAllocator, NodePortAllocator, S
 from labkit.apiserver.etcd import Etcd
 from labkit.apiserver.rest import DeleteOptions, Options, Registry
 from labkit.apiserver.storage import Storage
-from labkit.api.validation import parse_quantity
+from labkit.api.validation import parse_quantity, wrong_types
 
 R = {plural: registry.lookup("", "v1", plural) for plural in
      ("namespaces", "pods", "serviceaccounts", "limitranges", "resourcequotas", "configmaps", "secrets", "services")}
@@ -46,7 +46,11 @@ async def reg(etcd):
 
 
 async def make(reg, plural, obj, namespace=NS):
-    return await reg.create(R[plural], namespace, copy.deepcopy(obj), Options())
+    stored = await reg.create(R[plural], namespace, copy.deepcopy(obj), Options())
+    # a create checks JSON types before admission, then only required fields (validate(types_checked=True)):
+    # what the plugins add (resources, volumes, tolerations) must have the right types
+    assert wrong_types(R[plural], stored) == []
+    return stored
 
 
 def pod(name="p", containers=None, **spec):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labkit.apiserver import codec
 
@@ -80,3 +83,82 @@ def test_yaml_aliases_that_expand_past_the_limit_are_refused():
     assert data == {"base": {"x": 1}, "use": {"x": 1}, "merged": {"x": 1, "y": 2}}
     with pytest.raises(Exception, match="contains it"):
         codec.decode_request("a: &a [*a]\n", yaml_body=True)
+
+
+# -- the quick way: orjson, when it provably reads a body as the slow parse does -----------------
+
+@pytest.mark.parametrize("body, quick", [
+    ('{"a": 1, "b": "x"}', True),
+    ('{"a":1,"b":"x"}', True),  # compact (kubectl, client-go)
+    ('{\n  "a": {"b": [1, 2, {"c": null}]},\n  "d": true\n}', True),  # indented
+    ('{"a" : "x" , "b" :"y"}', True),  # any spacing
+    ('{"k": "a \\"quoted\\" value", "n": "line\\nbreak"}', True),  # escaped quotes do not count as strings
+    ('{"k": "ends in a backslash\\\\", "m": "\\\\\\"x"}', True),  # \\ then a closing quote; \\ then \"
+    ('{"k": "\\u00e9\\ud83d\\ude00", "é": "ü"}', True),  # escapes, a surrogate pair, UTF-8
+    ('{"": ""}', True),
+    ('[{"a": 1}, {"a": 1}]', True),  # the same key in two objects is no repeat
+    ('"just a string"', True),
+    ('{"a": 1, "a": 2}', False),  # a repeated key
+    ('{"a": 1, "b": {"c": "x", "c": "x"}}', False),  # repeated deeper, with the same value
+    ('{"a": {"x": "1", "y": ["2"]}, "a": 5}', False),  # the replaced value held strings
+    ('{"a": [1], "a": [2]}', False),
+    ('{"a": "\\"", "a": "\\\\"}', False),  # repeated, with escapes about
+    ('{"a" :1,\n "a":2}', False),  # repeated, odd spacing
+    ('{"n": 1.5}', False),  # floats go the slow way (an integer past 64 bits is a float for orjson)
+    ('{"n": 18446744073709551616}', False),
+    ('{"n": -9223372036854775809}', False),
+    ('{"n": 1e400}', False),  # past float64: orjson refuses, the slow parse words the error
+    ('{"n": NaN}', False),
+    ('{"s": "\\ud800"}', False),  # a lone surrogate: orjson refuses, the slow parse makes it U+FFFD
+    ('{"a": 1,}', False),  # not JSON
+])
+def test_quick_decode_is_taken_only_when_it_provably_agrees(body, quick):
+    assert codec._quick_decode(body)[0] is quick
+    try:
+        expected = codec._json_noting_duplicates(body)
+    except ValueError as exc:
+        with pytest.raises(type(exc), match="^" + re.escape(str(exc)) + "$"):
+            codec.decode_request(body)
+        return
+    data, repeated = codec.decode_request(body)
+    assert (data, repeated) == expected
+    assert json.dumps(data) == json.dumps(expected[0])  # the same key order too
+    if quick:
+        assert repeated == []
+
+
+_KEYS = st.sampled_from(["a", "b", "", 'q"uote', "back\\slash", "é", "\n", "c"])
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 70, 2 ** 70), st.floats(allow_nan=False),
+                     st.text(alphabet='ab"\\\n\u00e9\U0001F600', max_size=4))
+
+
+def _as_json(value, separators) -> str:
+    """JSON text of a value whose objects are lists of (key, value) pairs: keys may repeat."""
+    comma, colon = separators
+    if isinstance(value, tuple):  # an object
+        return "{" + comma.join(json.dumps(k) + colon + _as_json(v, separators) for k, v in value[0]) + "}"
+    if isinstance(value, list):
+        return "[" + comma.join(_as_json(v, separators) for v in value) + "]"
+    return json.dumps(value)
+
+
+_TREES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=3),
+    st.tuples(st.lists(st.tuples(_KEYS, inner), max_size=4))), max_leaves=12)
+
+
+def _outcome(decode, *args):
+    try:
+        data, repeated = decode(*args)
+    except ValueError as exc:
+        return "error", str(exc)
+    return json.dumps(data), repeated  # json.dumps: the key order counts too
+
+
+@given(tree=_TREES, separators=st.sampled_from([(",", ":"), (", ", ": "), (" ,\n ", " : ")]))
+@settings(max_examples=400, deadline=None)
+def test_decode_request_answers_as_the_slow_parse_for_any_body(tree, separators):
+    body = _as_json(tree, separators)
+    for keys_only in (False, True):
+        assert _outcome(codec.decode_request, body, False, keys_only) == \
+            _outcome(codec._json_noting_duplicates, body, keys_only)
