@@ -38,6 +38,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
+import grpc
 import orjson
 from aetcd import rpc
 
@@ -164,21 +165,28 @@ async def run_concurrently(name: str, clients: int, ops: int, op) -> Phase:
 
 # -- raw etcd ---------------------------------------------------------------------------------
 
-async def bench_etcd(endpoint: str, clients: int, ops: int, suffix: str = "") -> list[Phase]:
-    etcd = Etcd([endpoint])
+async def bench_etcd(endpoint: str, clients: int, ops: int, suffix: str = "", raw_client: str = "labkit") -> list[Phase]:
+    """Raw puts and gets; ``raw_client`` "labkit" is the apiserver's own client, "grpcio" grpc.aio's stubs
+    (the reference of the runs recorded before 2026-12-01, when the apiserver used that client too)."""
+    if raw_client == "grpcio":
+        channel = grpc.aio.insecure_channel(urlsplit(endpoint).netloc)
+        kv, close = rpc.KVStub(channel), channel.close
+    else:
+        etcd = Etcd([endpoint])
+        kv, close = etcd.kv, etcd.close
     try:
         async def put(c: int, i: int) -> None:
-            await etcd.kv.Put(rpc.PutRequest(key=f"/bench/raw/{i:08d}".encode(), value=RAW_VALUE), timeout=10)
+            await kv.Put(rpc.PutRequest(key=f"/bench/raw/{i:08d}".encode(), value=RAW_VALUE), timeout=10)
 
         async def get(c: int, i: int) -> None:
-            _, kv = await etcd.get(f"/bench/raw/{i % ops:08d}".encode())
-            assert kv is not None
+            answer = await kv.Range(rpc.RangeRequest(key=f"/bench/raw/{i % ops:08d}".encode()), timeout=10)
+            assert answer.kvs
 
         await run_concurrently("warm-up", clients, 200, put)
         return [await run_concurrently("etcd put" + suffix, clients, ops, put),
                 await run_concurrently("etcd get" + suffix, clients, ops, get)]
     finally:
-        await etcd.close()
+        await close()
 
 
 # -- the apiserver ---------------------------------------------------------------------------
@@ -443,12 +451,13 @@ async def measure(args) -> int:
     try:
         print(f"labkit-apiserver {server.url} on etcd {etcd.endpoint}; {args.clients} clients, "
               f"{ops} ops per phase (lists: {list_ops}), {args.watchers} watchers x {args.events} events; "
+              f"raw etcd through the {args.raw_client} client; "
               f"load average before: {os.getloadavg()[0]:.1f}")
-        raw = await bench_etcd(etcd.endpoint, args.clients, ops)
+        raw = await bench_etcd(etcd.endpoint, args.clients, ops, raw_client=args.raw_client)
         api = await bench_apiserver(server.url, args.clients, ops, list_ops)
         # etcd again after the apiserver: the ratio uses both, so a change of the machine's
         # background load during the run weighs on both sides alike.
-        raw += await bench_etcd(etcd.endpoint, args.clients, ops, suffix=" (again)")
+        raw += await bench_etcd(etcd.endpoint, args.clients, ops, suffix=" (again)", raw_client=args.raw_client)
         fanout = await bench_watch_fanout(server.url, args.watchers, args.events)
     finally:
         server.stop()
@@ -507,6 +516,9 @@ def main() -> int:
     p.add_argument("--events", type=int, default=30, help="events written during the fan-out (default 30)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the operations per phase (default 1.0)")
     p.add_argument("--apiserver-arg", action="append", default=[], help="extra flag for labkit-apiserver")
+    p.add_argument("--raw-client", choices=("labkit", "grpcio"), default="labkit",
+                   help="etcd client of the raw phases: the apiserver's own (default), or grpcio's, the reference "
+                        "of the runs recorded before 2026-12-01")
     args = p.parse_args()
     return asyncio.run(measure(args))
 
