@@ -47,6 +47,7 @@ CANCEL = 0x8  # RST_STREAM's error code when the client gives up on a call
 
 DEFAULT_WINDOW = 65535
 MAX_WINDOW = 2**31 - 1
+MAX_STREAM_ID = 2**31 - 1
 DEFAULT_MAX_FRAME = 16384
 FRAME_HEADER = struct.Struct(">BHBBI")  # length (24 bits, as 8+16), type, flags, stream id
 
@@ -225,7 +226,7 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, authority: str, scheme: str):
         self.authority, self.scheme = authority, scheme
-        self.loop = asyncio.get_event_loop()
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, Stream] = {}
         self.next_id = 1  # client streams are odd
@@ -436,6 +437,9 @@ class Connection(asyncio.Protocol):
             raise GrpcError(UNAVAILABLE, self.lost_reason, unsent=True)
         stream = Stream(self, self.next_id, path)
         self.next_id += 2
+        if self.next_id > MAX_STREAM_ID:  # a billion calls: this connection's ids are used up
+            self.open = False  # it finishes its calls; the channel opens a new one for the next
+            self.lost_reason = "stream ids used up"
         self.streams[stream.id] = stream
         headers = self._headers_by_path.get(path)
         if headers is None:

@@ -236,3 +236,24 @@ def test_hpack_integers_follow_rfc_7541():
     assert hpack.Decoder().decode(block) == [
         (":method", "POST"), (":scheme", "https"), (":path", "/etcdserverpb.KV/Txn"),
         (":authority", "10.0.0.11:2379"), ("content-type", "application/grpc"), ("te", "trailers")]
+
+
+async def test_a_connection_whose_stream_ids_are_used_up_takes_no_new_calls():
+    connection, peer = await connected()
+    try:
+        connection.next_id = wire.MAX_STREAM_ID  # the last id a client may use
+        stream = connection.start("/etcdserverpb.KV/Range", b"last", end=True)
+        assert not connection.open
+        with pytest.raises(GrpcError) as caught:
+            connection.start("/etcdserverpb.KV/Range", b"one more", end=True)
+        assert caught.value.unsent and "stream ids used up" in caught.value.message
+        _, _, sid, _ = await peer.read_until(HEADERS)
+        assert sid == wire.MAX_STREAM_ID
+        peer.send(*answer(peer, sid, b"served"))
+        await stream.finished()  # the call already made is answered; then the connection closes
+        assert list(stream.messages) == [b"served"]
+        await asyncio.wait_for(peer.reader.read(), 5)  # what is left of the request, then the end
+        assert peer.reader.at_eof()
+    finally:
+        connection.close()
+        peer.writer.close()
