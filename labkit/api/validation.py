@@ -385,8 +385,16 @@ def _type_name(t: Any) -> str:
     return t.json_type
 
 
+def _null_is_empty_string(t: Any) -> bool:
+    """A string item of a list or map: upstream decodes a JSON null there as "" (Go's decoder leaves the
+    zero value), so ``labels: {a: null}`` is stored as ``a: ""`` and ``args: [x, null]`` as ``[x, ""]``."""
+    return isinstance(t, Primitive) and t.json_type == "string" and t.format != "byte"
+
+
 def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -> None:
-    """Type-check ``value`` against ``t``; recurse; report missing required fields (outside status)."""
+    """Type-check ``value`` against ``t``; recurse; report missing required fields (outside status).
+
+    Also decodes as upstream does: a null item of a list or map of strings becomes "" in place."""
     if value is None:
         return
     bad = False
@@ -406,12 +414,16 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
         if not isinstance(value, list):
             bad = True
         else:
+            if _null_is_empty_string(t.item) and None in value:
+                value[:] = ["" if item is None else item for item in value]
             for i, item in enumerate(value):
                 _check_shape(t.item, item, f"{path}[{i}]", errs, in_status)
     elif isinstance(t, MapOf):
         if not isinstance(value, dict):
             bad = True
         else:
+            if _null_is_empty_string(t.value) and None in value.values():
+                value.update({key: "" for key, item in value.items() if item is None})
             for key, item in value.items():
                 _check_shape(t.value, item, f"{path}[{key}]", errs, in_status)
     elif isinstance(t, Scalar):
@@ -498,6 +510,8 @@ def _conforms(t: Any, value: Any, known_only: bool, required: bool) -> bool:
             item_type, items = t.value, value.values()
         else:
             return False
+        if _null_is_empty_string(item_type) and None in items:
+            return False  # the reporting walk turns it into "" (see _check_shape)
         for item in items:
             if not _plainly_fine(item_type, item) and not _conforms(item_type, item, known_only, required):
                 return False

@@ -202,11 +202,6 @@ class Registry:
         if not isinstance(meta, dict):
             raise errors.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
                                      f"{resource.kind}: metadata must be an object")
-        for key in ("labels", "annotations"):
-            # upstream decodes them into a map[string]string, where a JSON null leaves the value ""
-            values = meta.get(key)
-            if isinstance(values, dict) and None in values.values():
-                meta[key] = {k: "" if v is None else v for k, v in values.items()}
         if resource.namespaced:
             body_ns = meta.get("namespace")
             if body_ns and namespace and body_ns != namespace:

@@ -1,9 +1,11 @@
 """What upstream's decoding into its Go types does to a body it accepts.
 
 Labels and annotations are a ``map[string]string``: a JSON ``null`` as a value
-leaves the Go string empty, so upstream stores ``""`` (and answers it). Raw
-HTTP, so the nulls reach the server as sent; create, update (PUT) and a JSON
-patch (which can add a null that no merge patch can).
+leaves the Go string empty, so upstream stores ``""`` (and answers it). The
+same holds for every map or list of strings, at any depth (a ConfigMap's data,
+a pod template's labels, a container's args, a nodeSelector). Raw HTTP, so the
+nulls reach the server as sent; create, update (PUT) and a JSON patch (which
+can add a null that no merge patch can).
 """
 
 from __future__ import annotations
@@ -54,3 +56,27 @@ async def test_null_label_and_annotation_values_are_stored_as_empty_strings(http
                           headers={"Content-Type": "application/merge-patch+json"}) as resp:
         assert resp.status == 200, await resp.text()
     assert (await stored(http, f"{path}/nulls"))["labels"] == {"app": "", "added": ""}
+
+
+async def test_null_strings_in_any_map_or_list_of_strings_become_empty(http, namespace):
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nulls"}, "spec": {
+        "selector": {"matchLabels": {"app": "nulls"}},
+        "template": {"metadata": {"labels": {"app": "nulls", "extra": None}},
+                     "spec": {"nodeSelector": {"disk": None},
+                              "containers": [{"name": "c", "image": "busybox", "args": ["sleep", None],
+                                              "command": [None]}]}}}}
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    async with http.post(path, data=json.dumps(deployment).encode(), headers=JSON) as resp:
+        assert resp.status == 201, await resp.text()
+    async with http.get(f"{path}/nulls") as resp:
+        template = (await resp.json())["spec"]["template"]
+    assert template["metadata"]["labels"] == {"app": "nulls", "extra": ""}
+    assert template["spec"]["nodeSelector"] == {"disk": ""}
+    container = template["spec"]["containers"][0]
+    assert container["args"] == ["sleep", ""] and container["command"] == [""]
+
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "data-nulls"}, "data": {"a": None, "b": "x"}}
+    async with http.post(f"/api/v1/namespaces/{namespace}/configmaps", data=json.dumps(cm).encode(),
+                         headers=JSON) as resp:
+        assert resp.status == 201, await resp.text()
+        assert (await resp.json())["data"] == {"a": "", "b": "x"}
