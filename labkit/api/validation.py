@@ -439,16 +439,13 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
         kind = t.json_type
         if kind == "string":
             bad = not isinstance(value, str)
-            if not bad and t.format == "byte":
-                try:
-                    base64.b64decode(value, validate=True)
-                except ValueError:
-                    errs.invalid(path, _Raw("\"<secret contents redacted>\"") if "data" in path else value,
-                                 "illegal base64 data")
+            if not bad and t.format == "byte" and not _is_base64(value):
+                errs.invalid(path, _Raw("\"<secret contents redacted>\"") if "data" in path else value,
+                             "illegal base64 data")
         elif kind == "integer":
             bad = not isinstance(value, int) or isinstance(value, bool)
-            width = 32 if t.format == "int32" else 64
-            if not bad and not -(2 ** (width - 1)) <= value < 2 ** (width - 1):
+            width = _int_width(t)
+            if not bad and not _fits_int(value, width):
                 # Go's decoder refuses a number its int32/int64 field cannot hold; stored, no Go client could read it
                 errs.add(path, TYPE_INVALID, f"Invalid value: {value}: must be of type int{width} "
                          f"(at most {2 ** (width - 1) - 1}, at least {-(2 ** (width - 1))})")
@@ -478,10 +475,7 @@ def _conforms(t: Any, value: Any, known_only: bool, required: bool) -> bool:
         if kind == "string":
             return isinstance(value, str) and (t.format != "byte" or _is_base64(value))
         if kind == "integer":
-            if not isinstance(value, int) or isinstance(value, bool):
-                return False
-            limit = 2 ** 31 if t.format == "int32" else 2 ** 63
-            return -limit <= value < limit
+            return isinstance(value, int) and not isinstance(value, bool) and _fits_int(value, _int_width(t))
         if kind == "boolean":
             return isinstance(value, bool)
         if kind == "number":
@@ -579,6 +573,15 @@ def _required_below(t: Any) -> bool:
         reachable = schema_mod.structs_reachable([t]).values()
         _REQUIRED_BELOW[t] = any(isinstance(s, Struct) and s.required_fields for s in reachable)
     return _REQUIRED_BELOW[t]
+
+
+def _int_width(t: Primitive) -> int:
+    """Bits of the Go integer an integer field decodes into: int32, or int64."""
+    return 32 if t.format == "int32" else 64
+
+
+def _fits_int(value: int, width: int) -> bool:
+    return -(2 ** (width - 1)) <= value < 2 ** (width - 1)
 
 
 def _is_base64(text: str) -> bool:
@@ -2014,12 +2017,18 @@ def validate(resource: Resource, obj: dict, old: dict | None = None, *, types_ch
     return errs.causes
 
 
+def _quickly_fine(resource: Resource, obj: Any, *, known_only: bool, required: bool) -> bool:
+    """The quick walk (``_conforms``) over a whole object of ``resource``: True when the reporting walks
+    would find nothing (a kind without a schema has nothing to find)."""
+    schema = _schema_of(resource)
+    return isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only, required))
+
+
 def wrong_types(resource: Resource, obj: Any) -> list[Cause]:
     """Only the JSON type errors of ``obj`` (``spec: true``, ``generateName: 5``): what upstream's decoder
     refuses before any other step runs. The apiserver checks these before admission and defaulting, so
     that no later step has to expect a ``spec`` that is not an object."""
-    schema = _schema_of(resource)
-    if isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=False, required=False)):
+    if _quickly_fine(resource, obj, known_only=False, required=False):
         return []
     errs = _shape_errors(resource, obj)
     # the shape pass also reports bad quantities and base64 (decoding errors upstream too), and required
@@ -2037,8 +2046,7 @@ def unknown_fields(resource: Resource, obj: dict) -> list[str]:
 
 def well_formed(resource: Resource, obj: Any) -> bool:
     """True when ``unknown_fields`` and ``wrong_types`` would both find nothing (one quick walk for both)."""
-    schema = _schema_of(resource)
-    return isinstance(obj, dict) and (schema is None or _conforms(schema, obj, known_only=True, required=False))
+    return _quickly_fine(resource, obj, known_only=True, required=False)
 
 
 # -- defaulting (upstream's SetDefaults_* and create-time preparation) -----------
