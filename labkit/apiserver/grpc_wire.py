@@ -432,7 +432,7 @@ class Connection(asyncio.Protocol):
             self.transport.write(b"".join(unsent))
 
     def start(self, path: str, first: bytes | None = None, end: bool = False) -> Stream:
-        """Open a stream to ``path``; with ``first``, send that message in the same write if the windows allow."""
+        """Open a stream to ``path``; with ``first``, send that message (and with ``end``, close our side)."""
         if not self.open:
             raise GrpcError(UNAVAILABLE, self.lost_reason, unsent=True)
         stream = Stream(self, self.next_id, path)
@@ -444,49 +444,48 @@ class Connection(asyncio.Protocol):
         headers = self._headers_by_path.get(path)
         if headers is None:
             headers = self._headers_by_path[path] = request_headers(path, self.authority, self.scheme)
-        out = frame(HEADERS, END_HEADERS, stream.id, headers)
+        # write() gathers the frames of this turn of the loop: the headers and the message leave in one send()
+        self.write(frame(HEADERS, END_HEADERS, stream.id, headers))
         if first is not None:
-            body = message(first)
-            size = len(body)
-            if size <= self.max_frame and size <= stream.send_window and size <= self.send_window:
-                stream.send_window -= size
-                self.send_window -= size
-                self.write(out + frame(DATA, END_STREAM if end else 0, stream.id, body))
-                return stream
-            self.write(out)
-            self.loop.create_task(self._send_later(stream, body, end))
-            return stream
-        self.write(out)
+            rest = self._write_data(stream, memoryview(message(first)), end)
+            if rest:  # more than the windows allow now
+                self.loop.create_task(self._send_later(stream, rest, end))
         return stream
 
-    async def _send_later(self, stream: Stream, body: bytes, end: bool) -> None:
+    async def _send_later(self, stream: Stream, rest: memoryview, end: bool) -> None:
         try:
             async with stream._sending:
-                await self.send_data(stream, body, end)
+                await self.send_data(stream, rest, end)
         except GrpcError:
             pass  # the stream has its error; its caller sees it
 
-    async def send_data(self, stream: Stream, data: bytes, end: bool) -> None:
-        """DATA frames of ``data`` on ``stream``, each within the frame size and both flow-control windows."""
-        view = memoryview(data)
+    def _write_data(self, stream: Stream, data: memoryview, end: bool) -> memoryview:
+        """DATA frames of as much of ``data`` as the frame size and both flow-control windows allow; the rest."""
+        while data:
+            size = min(len(data), self.max_frame, stream.send_window, self.send_window)
+            if size <= 0:
+                break
+            last = size == len(data)
+            self.write(frame(DATA, END_STREAM if (last and end) else 0, stream.id, bytes(data[:size])))
+            stream.send_window -= size
+            self.send_window -= size
+            data = data[size:]
+        return data
+
+    async def send_data(self, stream: Stream, data: bytes | memoryview, end: bool) -> None:
+        """DATA frames of ``data`` (a whole message, never empty) on ``stream``, waiting for windows as needed."""
+        rest = memoryview(data)
         while True:
             if stream.ended or stream.id not in self.streams:
                 if stream.error is not None:
                     raise stream.error
                 return  # the server answered before reading all of it (e.g. "request is too large")
-            size = min(len(view), self.max_frame, stream.send_window, self.send_window)
-            if size <= 0 and len(view):
-                waiter = self.loop.create_future()
-                self._window_waiters.append(waiter)
-                await waiter
-                continue
-            last = size == len(view)
-            self.write(frame(DATA, END_STREAM if (last and end) else 0, stream.id, bytes(view[:size])))
-            stream.send_window -= size
-            self.send_window -= size
-            view = view[size:]
-            if last:
+            rest = self._write_data(stream, rest, end)
+            if not rest:
                 return
+            waiter = self.loop.create_future()
+            self._window_waiters.append(waiter)
+            await waiter
 
     def _wake_senders(self) -> None:
         waiters, self._window_waiters = self._window_waiters, []
