@@ -55,11 +55,15 @@ def new_event(name: str, ns: str) -> dict:
             "regarding": {"kind": "Pod", "name": "web", "namespace": ns}}
 
 
+async def create(session: aiohttp.ClientSession, path: str, body: dict) -> None:
+    """POST ``body``; it must be created (201)."""
+    async with session.post(path, json=body) as resp:
+        assert resp.status == 201, await resp.text()
+
+
 async def make_namespace(session: aiohttp.ClientSession) -> str:
     ns = f"ttl-{uuid.uuid4().hex[:8]}"
-    async with session.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
-                                                         "metadata": {"name": ns}}) as resp:
-        assert resp.status == 201, await resp.text()
+    await create(session, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     return ns
 
 
@@ -82,11 +86,8 @@ async def test_an_event_expires_from_etcd_and_from_get(servers, etcd):
     _, short, _ = servers
     async with aiohttp.ClientSession(short.url) as session:
         ns = await make_namespace(session)
-        async with session.post(f"/api/v1/namespaces/{ns}/events", json=core_event("soon-gone", ns)) as resp:
-            assert resp.status == 201, await resp.text()
-        async with session.post(f"/apis/events.k8s.io/v1/namespaces/{ns}/events",
-                                json=new_event("also-gone", ns)) as resp:
-            assert resp.status == 201, await resp.text()
+        await create(session, f"/api/v1/namespaces/{ns}/events", core_event("soon-gone", ns))
+        await create(session, f"/apis/events.k8s.io/v1/namespaces/{ns}/events", new_event("also-gone", ns))
         keys = [f"/registry/events/{ns}/soon-gone", f"/registry/events/{ns}/also-gone"]
         for key in keys:
             lease = await lease_of(etcd, key)
@@ -121,8 +122,7 @@ async def test_many_events_share_few_leases_and_updates_renew_them(servers, etcd
             body = core_event(f"e-{i}", ns) if i % 2 else new_event(f"e-{i}", ns)
             path = f"/api/v1/namespaces/{ns}/events" if i % 2 else \
                 f"/apis/events.k8s.io/v1/namespaces/{ns}/events"
-            async with session.post(path, json=body) as resp:
-                assert resp.status == 201, await resp.text()
+            await create(session, path, body)
 
         await asyncio.gather(*(write(i) for i in range(40)))
         leases = {await lease_of(etcd, f"/registry/events/{ns}/e-{i}") for i in range(40)}
@@ -150,11 +150,10 @@ async def test_a_revoked_lease_is_replaced_on_the_next_write(servers, etcd):
     _, _, long = servers
     async with aiohttp.ClientSession(long.url) as session:
         ns = await make_namespace(session)
-        async with session.post(f"/api/v1/namespaces/{ns}/events", json=core_event("first", ns)) as resp:
-            assert resp.status == 201, await resp.text()
+        await create(session, f"/api/v1/namespaces/{ns}/events", core_event("first", ns))
         lease = await lease_of(etcd, f"/registry/events/{ns}/first")
         await etcd.leases.LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease), timeout=10)  # its keys go with it
         assert (await etcd.get(f"/registry/events/{ns}/first".encode()))[1] is None
-        async with session.post(f"/api/v1/namespaces/{ns}/events", json=core_event("second", ns)) as resp:
-            assert resp.status == 201, await resp.text()  # not a 503 naming the lost lease
+        # created, not a 503 naming the lost lease
+        await create(session, f"/api/v1/namespaces/{ns}/events", core_event("second", ns))
         assert await lease_of(etcd, f"/registry/events/{ns}/second") not in (0, lease)
