@@ -61,6 +61,13 @@ def values_of(t, depth: int = 0) -> st.SearchStrategy:
 KINDS = sorted(schema_mod.RESOURCE_KINDS.items(), key=lambda item: item[0])
 
 
+def shape_report(schema, obj) -> list:
+    """What the reporting walk (``_check_shape``) finds in ``obj``: its causes."""
+    errs = v.Errors()
+    v._check_shape(schema, obj, "", errs, in_status=False)
+    return errs.causes
+
+
 @st.composite
 def kind_and_object(draw):
     (api_version, kind), schema = draw(st.sampled_from(KINDS))
@@ -73,16 +80,15 @@ def test_a_yes_from_the_quick_walk_means_the_reporting_walks_find_nothing(case):
     schema, obj = case
     if not isinstance(obj, dict):
         return
-    shape = v.Errors()
-    v._check_shape(schema, obj, "", shape, in_status=False)
-    wrong = [c for c in shape.causes if c.reason != v.REQUIRED]
+    shape = shape_report(schema, obj)
+    wrong = [c for c in shape if c.reason != v.REQUIRED]
     unknown = schema_mod.unknown_fields_of(schema, obj)
     if v._conforms(schema, obj, known_only=True, required=False):
         assert unknown == [] and wrong == []
     if v._conforms(schema, obj, known_only=False, required=False):
         assert wrong == []
     if v._conforms(schema, obj, known_only=False, required=True):
-        assert shape.causes == []
+        assert shape == []
 
 
 def _schema(api_version: str, kind: str):
@@ -121,9 +127,8 @@ SINGLE_DEFECTS = [
                          ids=[c[0] for c in SINGLE_DEFECTS])
 def test_one_defect_anywhere_makes_the_quick_walk_say_no(api_version_kind, obj, says):
     schema = _schema(*api_version_kind)
-    shape = v.Errors()
-    v._check_shape(schema, obj, "", shape, in_status=False)
-    found = [c.message for c in shape.causes] + [f"unknown {p}" for p in schema_mod.unknown_fields_of(schema, obj)]
+    shape = shape_report(schema, obj)
+    found = [c.message for c in shape] + [f"unknown {p}" for p in schema_mod.unknown_fields_of(schema, obj)]
     quick = v._conforms(schema, obj, known_only=True, required=True)
     if not says:
         assert found == [] and quick
@@ -136,9 +141,8 @@ def test_a_required_field_missing_under_status_is_a_no_the_reporting_walk_exempt
     """The quick walk may say no where nothing is reported (its callers then run the reporting walks)."""
     schema = _schema("v1", "Pod")
     obj = {**POD, "status": {"conditions": [{"status": "True"}]}}  # a condition's type is required
-    shape = v.Errors()
-    v._check_shape(schema, obj, "", shape, in_status=False)
-    assert shape.causes == [] and not v._conforms(schema, obj, known_only=False, required=True)
+    shape = shape_report(schema, obj)
+    assert shape == [] and not v._conforms(schema, obj, known_only=False, required=True)
 
 
 @given(kind_and_object())
@@ -148,10 +152,9 @@ def test_the_required_fields_walk_reports_what_the_shape_walk_does_when_the_type
     schema, obj = case
     if not isinstance(obj, dict):
         return
-    shape = v.Errors()
-    v._check_shape(schema, obj, "", shape, in_status=False)
-    if any(c.reason != v.REQUIRED for c in shape.causes):
+    shape = shape_report(schema, obj)
+    if any(c.reason != v.REQUIRED for c in shape):
         return  # a create never gets this far with wrong types
     missing = v.Errors()
     v._report_missing(schema, obj, "", missing, in_status=False)
-    assert missing.causes == shape.causes
+    assert missing.causes == shape

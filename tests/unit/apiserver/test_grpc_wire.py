@@ -47,16 +47,28 @@ class Peer:
         self.writer.write(b"".join(frames))
 
 
-async def connected() -> tuple[Connection, Peer]:
-    client_sock, server_sock = socket.socketpair()
-    loop = asyncio.get_running_loop()
-    _, connection = await loop.create_connection(lambda: Connection("etcd.test:2379", "http"), sock=client_sock)
-    peer = Peer(*await asyncio.open_connection(sock=server_sock))
-    assert await peer.reader.readexactly(len(wire.PREFACE)) == wire.PREFACE
-    kind, flags, _, _ = await peer.read_frame()
-    assert (kind, flags) == (SETTINGS, 0)
-    peer.send(frame(SETTINGS, 0, 0))  # the server's (empty) settings: defaults
-    return connection, peer
+@pytest.fixture
+async def link():
+    """``await link()``: (client Connection, server Peer) on a socket pair, the peer's settings sent.
+    Every pair made is closed afterwards."""
+    made: list[tuple[Connection, Peer]] = []
+
+    async def connect() -> tuple[Connection, Peer]:
+        client_sock, server_sock = socket.socketpair()
+        loop = asyncio.get_running_loop()
+        _, connection = await loop.create_connection(lambda: Connection("etcd.test:2379", "http"), sock=client_sock)
+        peer = Peer(*await asyncio.open_connection(sock=server_sock))
+        made.append((connection, peer))
+        assert await peer.reader.readexactly(len(wire.PREFACE)) == wire.PREFACE
+        kind, flags, _, _ = await peer.read_frame()
+        assert (kind, flags) == (SETTINGS, 0)
+        peer.send(frame(SETTINGS, 0, 0))  # the server's (empty) settings: defaults
+        return connection, peer
+
+    yield connect
+    for connection, peer in made:
+        connection.close()
+        peer.writer.close()
 
 
 OK_TRAILERS = [("grpc-status", "0"), ("grpc-message", "")]
@@ -132,99 +144,84 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,server,expected", CASES, ids=[c[0] for c in CASES])
-async def test_a_call_ends_as_the_server_says(name, server, expected):
-    connection, peer = await connected()
-    try:
-        # a first call, answered normally, so that later header blocks may refer to HPACK's table
-        first = connection.start("/etcdserverpb.KV/Range", b"req", end=True)
-        _, _, sid, _ = await peer.read_until(HEADERS)
-        peer.send(*answer(peer, sid, b"warm"))
-        await first.finished()
+async def test_a_call_ends_as_the_server_says(name, server, expected, link):
+    connection, peer = await link()
+    # a first call, answered normally, so that later header blocks may refer to HPACK's table
+    first = connection.start("/etcdserverpb.KV/Range", b"req", end=True)
+    _, _, sid, _ = await peer.read_until(HEADERS)
+    peer.send(*answer(peer, sid, b"warm"))
+    await first.finished()
 
-        stream = connection.start("/etcdserverpb.KV/Range", b"request", end=True)
-        _, flags, sid, block = await peer.read_until(HEADERS)
-        sent = hpack.Decoder().decode(block)
-        assert (":path", "/etcdserverpb.KV/Range") in sent and ("content-type", "application/grpc") in sent
-        assert ("te", "trailers") in sent and (":authority", "etcd.test:2379") in sent
-        kind, flags, data_sid, payload = await peer.read_frame()
-        assert (kind, flags & END_STREAM, data_sid, payload) == (DATA, END_STREAM, sid, message(b"request"))
-        peer.send(*server(peer, sid))
-        if isinstance(expected, list):
-            await stream.finished()
-            assert list(stream.messages) == expected
-        else:
-            code, unsent, text = expected
-            with pytest.raises(GrpcError) as caught:
-                await asyncio.wait_for(stream.finished(), 5)
-            assert (caught.value.code, caught.value.unsent) == (code, unsent)
-            assert text in caught.value.message
-        assert sid not in connection.streams  # nothing left behind
-    finally:
-        connection.close()
-        peer.writer.close()
-
-
-async def test_sending_waits_for_the_servers_flow_control_window():
-    connection, peer = await connected()
-    try:
-        peer.send(frame(SETTINGS, 0, 0, struct.pack(">HI", wire.SETTINGS_INITIAL_WINDOW_SIZE, 10)))
-        assert (await peer.read_until(SETTINGS))[1] == wire.ACK
-        payload = bytes(range(100))
-        stream = connection.start("/etcdserverpb.KV/Put", payload, end=True)
-        _, _, sid, _ = await peer.read_until(HEADERS)
-        received = b""
-        kind, flags, _, data = await peer.read_frame()
-        assert (kind, len(data), flags & END_STREAM) == (DATA, 10, 0)  # the stream's window, no more
-        received += data
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(peer.read_frame(), 0.2)  # nothing until the window opens
-        peer.send(frame(WINDOW_UPDATE, 0, sid, (1000).to_bytes(4, "big")))
-        while len(received) < len(message(payload)):
-            kind, flags, _, data = await peer.read_frame()
-            assert kind == DATA
-            received += data
-        assert received == message(payload) and flags & END_STREAM
-        peer.send(*answer(peer, sid, b"stored"))
+    stream = connection.start("/etcdserverpb.KV/Range", b"request", end=True)
+    _, flags, sid, block = await peer.read_until(HEADERS)
+    sent = hpack.Decoder().decode(block)
+    assert (":path", "/etcdserverpb.KV/Range") in sent and ("content-type", "application/grpc") in sent
+    assert ("te", "trailers") in sent and (":authority", "etcd.test:2379") in sent
+    kind, flags, data_sid, payload = await peer.read_frame()
+    assert (kind, flags & END_STREAM, data_sid, payload) == (DATA, END_STREAM, sid, message(b"request"))
+    peer.send(*server(peer, sid))
+    if isinstance(expected, list):
         await stream.finished()
-        assert list(stream.messages) == [b"stored"]
-    finally:
-        connection.close()
-        peer.writer.close()
-
-
-async def test_pings_are_answered_and_a_lost_connection_fails_open_calls():
-    connection, peer = await connected()
-    try:
-        peer.send(frame(PING, 0, 0, b"12345678"))
-        kind, flags, _, payload = await peer.read_until(PING)
-        assert (flags, payload) == (wire.ACK, b"12345678")
-        stream = connection.start("/etcdserverpb.Watch/Watch")
-        await peer.read_until(HEADERS)
-        peer.writer.close()  # the server goes away mid-call
+        assert list(stream.messages) == expected
+    else:
+        code, unsent, text = expected
         with pytest.raises(GrpcError) as caught:
-            await asyncio.wait_for(stream.receive(), 5)
-        assert caught.value.code == wire.UNAVAILABLE and "connection lost" in caught.value.message
-        with pytest.raises(GrpcError) as again:
-            connection.start("/etcdserverpb.KV/Range", b"x")
-        assert again.value.unsent
-    finally:
-        connection.close()
+            await asyncio.wait_for(stream.finished(), 5)
+        assert (caught.value.code, caught.value.unsent) == (code, unsent)
+        assert text in caught.value.message
+    assert sid not in connection.streams  # nothing left behind
 
 
-async def test_an_unanswered_keepalive_ping_drops_the_connection(monkeypatch):
-    monkeypatch.setattr(wire, "KEEPALIVE_SECONDS", 0.2)
+async def test_sending_waits_for_the_servers_flow_control_window(link):
+    connection, peer = await link()
+    peer.send(frame(SETTINGS, 0, 0, struct.pack(">HI", wire.SETTINGS_INITIAL_WINDOW_SIZE, 10)))
+    assert (await peer.read_until(SETTINGS))[1] == wire.ACK
+    payload = bytes(range(100))
+    stream = connection.start("/etcdserverpb.KV/Put", payload, end=True)
+    _, _, sid, _ = await peer.read_until(HEADERS)
+    received = b""
+    kind, flags, _, data = await peer.read_frame()
+    assert (kind, len(data), flags & END_STREAM) == (DATA, 10, 0)  # the stream's window, no more
+    received += data
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(peer.read_frame(), 0.2)  # nothing until the window opens
+    peer.send(frame(WINDOW_UPDATE, 0, sid, (1000).to_bytes(4, "big")))
+    while len(received) < len(message(payload)):
+        kind, flags, _, data = await peer.read_frame()
+        assert kind == DATA
+        received += data
+    assert received == message(payload) and flags & END_STREAM
+    peer.send(*answer(peer, sid, b"stored"))
+    await stream.finished()
+    assert list(stream.messages) == [b"stored"]
+
+
+async def test_pings_are_answered_and_a_lost_connection_fails_open_calls(link):
+    connection, peer = await link()
+    peer.send(frame(PING, 0, 0, b"12345678"))
+    kind, flags, _, payload = await peer.read_until(PING)
+    assert (flags, payload) == (wire.ACK, b"12345678")
+    stream = connection.start("/etcdserverpb.Watch/Watch")
+    await peer.read_until(HEADERS)
+    peer.writer.close()  # the server goes away mid-call
+    with pytest.raises(GrpcError) as caught:
+        await asyncio.wait_for(stream.receive(), 5)
+    assert caught.value.code == wire.UNAVAILABLE and "connection lost" in caught.value.message
+    with pytest.raises(GrpcError) as again:
+        connection.start("/etcdserverpb.KV/Range", b"x")
+    assert again.value.unsent
+
+
+async def test_an_unanswered_keepalive_ping_drops_the_connection(link, monkeypatch):
+    monkeypatch.setattr(wire, "KEEPALIVE_SECONDS", 0.2)  # read when the connection is made
     monkeypatch.setattr(wire, "KEEPALIVE_TIMEOUT", 0.2)
-    connection, peer = await connected()
-    try:
-        stream = connection.start("/etcdserverpb.Watch/Watch")  # a watch: a stream open for long
-        await peer.read_until(HEADERS)
-        await peer.read_until(PING)  # the server reads it and says nothing: a frozen member
-        with pytest.raises(GrpcError) as caught:
-            await asyncio.wait_for(stream.receive(), 5)
-        assert "no answer to a keepalive ping" in caught.value.message
-    finally:
-        connection.close()
-        peer.writer.close()
+    connection, peer = await link()
+    stream = connection.start("/etcdserverpb.Watch/Watch")  # a watch: a stream open for long
+    await peer.read_until(HEADERS)
+    await peer.read_until(PING)  # the server reads it and says nothing: a frozen member
+    with pytest.raises(GrpcError) as caught:
+        await asyncio.wait_for(stream.receive(), 5)
+    assert "no answer to a keepalive ping" in caught.value.message
 
 
 def test_hpack_integers_follow_rfc_7541():
@@ -238,22 +235,18 @@ def test_hpack_integers_follow_rfc_7541():
         (":authority", "10.0.0.11:2379"), ("content-type", "application/grpc"), ("te", "trailers")]
 
 
-async def test_a_connection_whose_stream_ids_are_used_up_takes_no_new_calls():
-    connection, peer = await connected()
-    try:
-        connection.next_id = wire.MAX_STREAM_ID  # the last id a client may use
-        stream = connection.start("/etcdserverpb.KV/Range", b"last", end=True)
-        assert not connection.open
-        with pytest.raises(GrpcError) as caught:
-            connection.start("/etcdserverpb.KV/Range", b"one more", end=True)
-        assert caught.value.unsent and "stream ids used up" in caught.value.message
-        _, _, sid, _ = await peer.read_until(HEADERS)
-        assert sid == wire.MAX_STREAM_ID
-        peer.send(*answer(peer, sid, b"served"))
-        await stream.finished()  # the call already made is answered; then the connection closes
-        assert list(stream.messages) == [b"served"]
-        await asyncio.wait_for(peer.reader.read(), 5)  # what is left of the request, then the end
-        assert peer.reader.at_eof()
-    finally:
-        connection.close()
-        peer.writer.close()
+async def test_a_connection_whose_stream_ids_are_used_up_takes_no_new_calls(link):
+    connection, peer = await link()
+    connection.next_id = wire.MAX_STREAM_ID  # the last id a client may use
+    stream = connection.start("/etcdserverpb.KV/Range", b"last", end=True)
+    assert not connection.open
+    with pytest.raises(GrpcError) as caught:
+        connection.start("/etcdserverpb.KV/Range", b"one more", end=True)
+    assert caught.value.unsent and "stream ids used up" in caught.value.message
+    _, _, sid, _ = await peer.read_until(HEADERS)
+    assert sid == wire.MAX_STREAM_ID
+    peer.send(*answer(peer, sid, b"served"))
+    await stream.finished()  # the call already made is answered; then the connection closes
+    assert list(stream.messages) == [b"served"]
+    await asyncio.wait_for(peer.reader.read(), 5)  # what is left of the request, then the end
+    assert peer.reader.at_eof()
