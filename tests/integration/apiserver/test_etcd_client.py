@@ -131,9 +131,7 @@ async def test_a_member_that_stops_and_comes_back(private_etcd):
             await asyncio.wait_for(watch.__anext__(), 10)  # the watch ends: the watch cache lists again
         with pytest.raises(EtcdUnavailable):
             await c.get(b"/t/k")
-        again = EtcdProcess(data_dir=private_etcd.data_dir, client_port=private_etcd.client_port,
-                            peer_port=private_etcd.peer_port).start()
-        private_etcd.proc = again.proc
+        private_etcd.start()  # again: same data directory, same ports
         assert (await c.get(b"/t/k"))[1].value == b"before"  # a new connection, no new client
     finally:
         await c.close()
