@@ -12,7 +12,8 @@ same run, makes the same calls through both clients, alternating, ``--rounds`` t
 The calls: a ``Put`` of a ConfigMap-sized value, and the transaction a create makes ("if the
 key does not exist, put; else read it"). For each it prints calls/s, and the CPU milliseconds
 per call of this process (the client) and of etcd, read from /proc before and after; then the
-ratio of client CPU, grpcio over labkit. Not a test: it prints, it asserts nothing.
+ratio of client CPU, grpcio over labkit. The phases and CPU accounting are run.py's
+(``run_concurrently``). Not a test: it prints, it asserts nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import grpc
@@ -32,21 +31,13 @@ from aetcd import rpc
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from labkit.apiserver.etcd import Etcd  # noqa: E402
 from labkit.localplane import EtcdProcess  # noqa: E402
+from run import WATCHED, run_concurrently  # noqa: E402
 
 VALUE = b"x" * 400
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def create_txn(key: bytes) -> rpc.TxnRequest:
@@ -54,27 +45,16 @@ def create_txn(key: bytes) -> rpc.TxnRequest:
                           failure=[Etcd.read(key)])
 
 
-async def measure(call, calls: int, concurrency: int, etcd_pid: int) -> tuple[float, float, float]:
+async def measure(call, calls: int, concurrency: int) -> tuple[float, float, float]:
     """(calls/s, client CPU ms per call, etcd CPU ms per call) of ``calls`` calls, ``concurrency`` at a time."""
-    next_call = 0
-
-    async def worker() -> None:
-        nonlocal next_call
-        while next_call < calls:
-            i = next_call
-            next_call += 1
-            await call(i)
-
-    client_before, etcd_before, started = own_cpu(), process_cpu(etcd_pid), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - started
-    return (calls / seconds, (own_cpu() - client_before) * 1000 / calls,
-            (process_cpu(etcd_pid) - etcd_before) * 1000 / calls)
+    phase = await run_concurrently("etcd calls", concurrency, calls, lambda c, i: call(i))
+    return phase.throughput, phase.cpu_ms_per_op("client"), phase.cpu_ms_per_op("etcd")
 
 
 async def run(args) -> None:
     base = Path(tempfile.mkdtemp(prefix="labkit-bench-etcd-clients-"))
     etcd = EtcdProcess(data_dir=base / "etcd").start()
+    WATCHED.update({"client": os.getpid(), "etcd": etcd.proc.pid})
     channel = grpc.aio.insecure_channel(etcd.endpoint.removeprefix("http://"))
     grpcio_kv = rpc.KVStub(channel)
     labkit = Etcd([etcd.endpoint])
@@ -88,10 +68,10 @@ async def run(args) -> None:
                 ("create txn", "grpcio"): lambda i: grpcio_kv.Txn(create_txn(f"/gt/{r}/{i}".encode()), timeout=10),
                 ("create txn", "labkit"): lambda i: labkit.kv.Txn(create_txn(f"/lt/{r}/{i}".encode())),
             }
-            await measure(calls[("put", "grpcio")], 200, args.concurrency, etcd.proc.pid)  # both connected, warm
-            await measure(calls[("put", "labkit")], 200, args.concurrency, etcd.proc.pid)
+            await measure(calls[("put", "grpcio")], 200, args.concurrency)  # both connected, warm
+            await measure(calls[("put", "labkit")], 200, args.concurrency)
             for key, call in calls.items():
-                rounds.setdefault(key, []).append(await measure(call, args.calls, args.concurrency, etcd.proc.pid))
+                rounds.setdefault(key, []).append(await measure(call, args.calls, args.concurrency))
     finally:
         await channel.close()
         await labkit.close()
