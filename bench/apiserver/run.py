@@ -1,9 +1,11 @@
 """bench/apiserver: labkit-apiserver against raw etcd, on this machine, in one run.
 
-    .venv/bin/python bench/apiserver/run.py [--clients 50] [--watchers 100] [--scale 1.0]
+    .venv/bin/python bench/apiserver/run.py [--clients 50] [--watchers 100] [--scale 1.0] [--workers N]
 
 Starts a private etcd (Debian's) and labkit-apiserver on free loopback ports,
-then measures, each phase with ``--clients`` concurrent clients (one HTTP
+with ``--workers`` processes (default: one per CPU, as Go's apiserver uses
+every CPU; ``--workers 1`` measures one process), then measures, each phase
+with ``--clients`` concurrent clients (one HTTP
 connection each, as 50 independent controllers would have):
 
 - raw etcd: puts and gets of ConfigMap-sized values with the apiserver's own
@@ -63,9 +65,13 @@ RAW_VALUE = json.dumps({**configmap("x"), "metadata": {"name": "x", "namespace":
 
 
 def cpu_seconds(pid: int) -> float:
-    """user+system CPU a process has used (from /proc): a cost per operation that other load cannot inflate."""
+    """user+system CPU a process and its children (``--workers``) have used, from /proc: a cost per
+    operation that other load cannot inflate."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    return own + sum(cpu_seconds(child) for child in children)
 
 
 def machine_cpu_seconds() -> dict[str, float]:
@@ -444,12 +450,13 @@ async def measure(args) -> int:
     base = Path(tempfile.mkdtemp(prefix="labkit-bench-apiserver-"))
     etcd = EtcdProcess(data_dir=base / "etcd").start()
     server = ApiserverProcess(etcd=etcd, log_path=base / "apiserver.log",
-                              extra_args=tuple(args.apiserver_arg)).start()
+                              extra_args=(f"--workers={args.workers}", *args.apiserver_arg)).start()
     WATCHED.update({"apiserver": server.proc.pid, "etcd": etcd.proc.pid, "bench": os.getpid()})
     ops = max(100, int(2000 * args.scale))
     list_ops = max(50, int(500 * args.scale))
     try:
-        print(f"labkit-apiserver {server.url} on etcd {etcd.endpoint}; {args.clients} clients, "
+        print(f"labkit-apiserver --workers={args.workers} {server.url} on etcd {etcd.endpoint}; "
+              f"{args.clients} clients, "
               f"{ops} ops per phase (lists: {list_ops}), {args.watchers} watchers x {args.events} events; "
               f"raw etcd through the {args.raw_client} client; "
               f"load average before: {os.getloadavg()[0]:.1f}")
@@ -488,11 +495,13 @@ async def measure(args) -> int:
     for text, ok in checks:
         print(f"{verdict(ok)}  {text}")
     # The same ratio from CPU costs, as on an idle machine: a phase's rate is bounded by the CPU
-    # all processes spend per operation over the cores, and by its busiest single-threaded process
-    # (the apiserver, and the Python bench client, run one event loop each; etcd uses threads).
+    # all processes spend per operation over the cores, and by its busiest event loop (each
+    # apiserver worker, and the Python bench client, run one event loop each; etcd uses threads).
+    loops = {"apiserver": args.workers, "bench": 1}
+
     def idle_rate(phase: Phase, single_threaded: tuple[str, ...]) -> float | None:
         total = sum(phase.cpu_ms_per_op(p) for p in WATCHED) / 1000
-        busiest = max(phase.cpu_ms_per_op(p) for p in single_threaded) / 1000
+        busiest = max(phase.cpu_ms_per_op(p) / loops[p] for p in single_threaded) / 1000
         if busiest == 0:
             return None  # a phase shorter than the CPU clock's tick (10 ms) for some process
         return min((os.cpu_count() or 1) / total, 1 / busiest)
@@ -515,6 +524,8 @@ def main() -> int:
     p.add_argument("--watchers", type=int, default=100, help="concurrent watchers for the fan-out (default 100)")
     p.add_argument("--events", type=int, default=30, help="events written during the fan-out (default 30)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply the operations per phase (default 1.0)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="labkit-apiserver --workers (default: one per CPU, here %(default)s)")
     p.add_argument("--apiserver-arg", action="append", default=[], help="extra flag for labkit-apiserver")
     p.add_argument("--raw-client", choices=("labkit", "grpcio"), default="labkit",
                    help="etcd client of the raw phases: the apiserver's own (default), or grpcio's, the reference "

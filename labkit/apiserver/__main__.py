@@ -7,6 +7,9 @@
 At start it makes sure what every cluster has exists (the ``default``,
 ``kube-system``, ``kube-public`` and ``kube-node-lease`` namespaces, and the
 ``kubernetes`` Service on the first IP of the service range), then serves.
+
+With ``--workers=N`` the ports are bound once and N copies of the apiserver
+serve them, one per CPU at most (labkit/apiserver/workers.py tells how).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import asyncio
 import gc
 import logging
 import signal
+import socket
 import sys
+from typing import Callable
 
 from aiohttp import web
 
@@ -33,6 +38,7 @@ from labkit.apiserver.rest import Options, Registry
 from labkit.apiserver.server import ApiServer
 from labkit.apiserver.storage import Storage
 from labkit.apiserver.strategy import SYSTEM_NAMESPACES
+from labkit.apiserver.workers import Listener, Supervisor, close_listeners, open_listener
 
 MAX_HEADER_BYTES = 1 << 20  # Go's http.DefaultMaxHeaderBytes, upstream's limit
 log = logging.getLogger("labkit.apiserver")
@@ -50,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HTTPS port, served with --tls-cert-file/--tls-private-key-file (0 = off)")
     p.add_argument("--insecure-port", type=int, default=0,
                    help="plain-HTTP port on 127.0.0.1 only, for development and tests (0 = off)")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="processes serving the same ports, each a whole apiserver on the same etcd (labkit's own "
+                        "flag: Go's apiserver uses every CPU by itself, a Python process one; default 1)")
     p.add_argument("--advertise-address", default="",
                    help="this apiserver's address for the kubernetes Service's endpoints")
     p.add_argument("--event-ttl", type=parse_duration, default=3600,
@@ -106,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which Node address to dial a kubelet at, in order of preference")
     p.add_argument("-v", "--v", type=int, default=1, help="log verbosity (0-9, as upstream's klog)")
     return p
+
+
+def positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
 
 
 def parse_bool(text: str) -> bool:
@@ -226,12 +241,33 @@ async def ensure_bootstrap_objects(reg: Registry, first_service_ip: str, secure_
         return
     try:
         await reg.create(services, "default", kubernetes, Options())
-    except StatusError as exc:
-        if exc.reason != "AlreadyExists":
+    except StatusError:
+        # Another apiserver starting at the same time made it first: its IP is then taken
+        # (422), or its name (409). Anything else, and a Service still missing, is an error.
+        if await reg.storage.get_or_none(services, "default", "kubernetes") is None:
             raise
 
 
-async def serve(args: argparse.Namespace) -> None:
+def open_listeners(args: argparse.Namespace) -> list[Listener]:
+    """The apiserver's ports, a listening socket per worker: bound before any worker starts."""
+    wanted = []  # what is missing (no port, no TLS files) is refused by serve(), after the other flags
+    if args.insecure_port:
+        wanted.append(("127.0.0.1", args.insecure_port, False))
+    if args.secure_port and args.tls_cert_file and args.tls_private_key_file:
+        wanted.append((args.bind_address, args.secure_port, True))
+    listeners: list[Listener] = []
+    try:
+        for host, port, secure in wanted:
+            listeners.append(open_listener(host, port, secure, args.workers))
+    except OSError:
+        close_listeners(listeners)
+        raise
+    return listeners
+
+
+async def serve(args: argparse.Namespace, sockets: list[tuple[Listener, socket.socket]],
+                report_ready: Callable[[], None] | None = None) -> None:
+    """One apiserver (the process, or one worker of ``--workers``) serving on ``sockets``."""
     servers = [s.strip() for s in args.etcd_servers.split(",") if s.strip()]
     etcd = Etcd(servers, TLSFiles(args.etcd_cafile, args.etcd_certfile, args.etcd_keyfile))
     transformer = None
@@ -312,17 +348,15 @@ async def serve(args: argparse.Namespace) -> None:
     runner = web.AppRunner(server.app, access_log=None, handle_signals=False, shutdown_timeout=2,
                            max_line_size=MAX_HEADER_BYTES, max_field_size=MAX_HEADER_BYTES)
     await runner.setup()
-    sites = []
-    if args.insecure_port:
-        sites.append(web.TCPSite(runner, "127.0.0.1", args.insecure_port, backlog=1024))
-    if ssl_context is not None:
-        sites.append(web.TCPSite(runner, args.bind_address, args.secure_port, ssl_context=ssl_context, backlog=1024))
-    if not sites:
-        raise SystemExit("labkit-apiserver: no port to serve on: set --secure-port (with TLS files) or "
-                         "--insecure-port")
+    if not sockets:
+        raise ValueError("no port to serve on: set --secure-port (with TLS files) or --insecure-port")
+    sites = [web.SockSite(runner, sock, ssl_context=ssl_context if listener.tls else None, backlog=1024)
+             for listener, sock in sockets]
     for site in sites:
         await site.start()
     log.info("serving on %s", ", ".join(s.name for s in sites))
+    if report_ready is not None:
+        report_ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -351,16 +385,38 @@ def run_event_loop(main_coroutine) -> None:
         runner.run(main_coroutine)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1 else logging.WARNING,
-                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+def run_worker(args: argparse.Namespace, listeners: list[Listener], index: int = 0,
+               report_ready: Callable[[], None] | None = None) -> int:
+    """Serve on each listener's socket number ``index``; the process's exit status."""
+    mine = [(listener, listener.sockets[index]) for listener in listeners]
+    for listener in listeners:  # the other workers' sockets: not this one's to hold
+        for sock in listener.sockets:
+            if sock is not listener.sockets[index]:
+                sock.close()
     try:
-        run_event_loop(serve(args))
+        run_event_loop(serve(args, mine, report_ready))
     except ValueError as exc:
         print(f"labkit-apiserver: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    process = " [%(process)d]" if args.workers > 1 else ""
+    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO if args.v >= 1 else logging.WARNING,
+                        format=f"%(asctime)s %(levelname).1s %(name)s{process}: %(message)s", stream=sys.stderr)
+    try:
+        listeners = open_listeners(args)
+    except (ValueError, OSError) as exc:
+        print(f"labkit-apiserver: {exc}", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        return run_worker(args, listeners)
+    try:
+        return Supervisor(args.workers, lambda index, ready: run_worker(args, listeners, index, ready)).run()
+    finally:
+        close_listeners(listeners)
 
 
 if __name__ == "__main__":

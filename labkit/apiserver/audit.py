@@ -38,6 +38,7 @@ are kept, none older than ``--audit-log-maxage`` days.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -65,7 +66,14 @@ def timestamp(seconds: float) -> str:
 
 
 class RotatingFile:
-    """An append-only file that rotates at ``max_bytes`` (0: never) and prunes old backups."""
+    """An append-only file that rotates at ``max_bytes`` (0: never) and prunes old backups.
+
+    Several processes may write the same path (``--workers``). Each line is one ``write()``
+    to a file opened for appending, so lines never mix. Before a line, a writer checks that
+    the path is still the file it holds: when another process rotated, it reopens the new
+    file. The size that decides rotation is the file's own, and rotating happens under an
+    exclusive ``flock`` of the file, so that two writers never rotate it twice.
+    """
 
     def __init__(self, path: Path, max_bytes: int = 0, max_backups: int = 0, max_age_days: int = 0):
         self.path = Path(path)
@@ -74,17 +82,25 @@ class RotatingFile:
         self.max_age_days = max_age_days
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = open(self.path, "ab")
-        self.size = self.file.tell()
         self.last_rotation = 0.0
 
     def write(self, line: bytes) -> None:
         if self.file.closed:  # the apiserver is stopping: a watch that ends after the log closed is not recorded
             return
-        if self.max_bytes and self.size and self.size + len(line) > self.max_bytes:
+        size = self._follow_rotation()
+        if self.max_bytes and size and size + len(line) > self.max_bytes:
             self.rotate()
         self.file.write(line)
         self.file.flush()
-        self.size += len(line)
+
+    def _follow_rotation(self) -> int:
+        """The size of the file at ``path``, reopened first if another process renamed ours away."""
+        held, current = os.fstat(self.file.fileno()), _stat_or_none(self.path)
+        if current is None or (current.st_ino, current.st_dev) != (held.st_ino, held.st_dev):
+            self.file.close()
+            self.file = open(self.path, "ab")
+            return os.fstat(self.file.fileno()).st_size
+        return held.st_size
 
     def backup_name(self, now: float) -> Path:
         """``<stem>-<UTC time to the millisecond><ext>``: names sort by time, so pruning keeps the newest."""
@@ -104,10 +120,16 @@ class RotatingFile:
 
     def rotate(self) -> None:
         now = time.time()
-        self.file.close()
+        fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)  # released by closing the file
+        held, current = os.fstat(self.file.fileno()), _stat_or_none(self.path)
+        if current is None or (current.st_ino, current.st_dev) != (held.st_ino, held.st_dev):
+            # Another writer rotated while this one waited for the lock: write into the new file.
+            self.file.close()
+            self.file = open(self.path, "ab")
+            return
         os.replace(self.path, self.backup_name(now))
+        self.file.close()
         self.file = open(self.path, "ab")
-        self.size = 0
         old = self.backups()
         doomed = set(old[:-self.max_backups]) if self.max_backups and len(old) > self.max_backups else set()
         if self.max_age_days:
@@ -117,6 +139,13 @@ class RotatingFile:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
 
 
 class StdoutSink:
@@ -210,7 +239,8 @@ class Policy:
         rules = []
         for number, raw in enumerate(doc.get("rules") or []):
             if not isinstance(raw, dict) or raw.get("level") not in LEVELS:
-                raise ValueError(f"{where}: rules[{number}].level must be one of {', '.join(LEVELS)}")
+                level = raw.get("level") if isinstance(raw, dict) else None
+                raise ValueError(f"{where}: rules[{number}].level {level!r} must be one of {', '.join(LEVELS)}")
             if raw.get("nonResourceURLs") and (raw.get("resources") or raw.get("namespaces")):
                 raise ValueError(f"{where}: rules[{number}]: rules can apply to API resources or non-resource "
                                  "URLs, but not both")
