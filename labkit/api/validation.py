@@ -394,7 +394,8 @@ def _null_is_empty_string(t: Any) -> bool:
 def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -> None:
     """Type-check ``value`` against ``t``; recurse; report missing required fields (outside status).
 
-    Also decodes as upstream does: a null item of a list or map of strings becomes "" in place."""
+    Also decodes as upstream does, in place: a null item of a list or map of strings becomes "", and
+    a field set to null is dropped (Go's decoder leaves such a field empty, and empty fields are omitted)."""
     if value is None:
         return
     bad = False
@@ -406,6 +407,7 @@ def _check_shape(t: Any, value: Any, path: str, errs: Errors, in_status: bool) -
                 sub = value.get(name)
                 child = f"{path}.{name}" if path else name
                 if sub is None:
+                    value.pop(name, None)
                     if fld.required and not in_status:
                         errs.required(child)
                     continue
@@ -494,6 +496,8 @@ def _conforms(t: Any, value: Any, known_only: bool, required: bool) -> bool:
             if fld is None:
                 if known_only:
                     return False
+            elif sub is None:
+                return False  # the reporting walk drops it (see _check_shape)
             elif not _plainly_fine(fld.type, sub) and not _conforms(fld.type, sub, known_only, required):
                 return False
         return True

@@ -6,6 +6,10 @@ same holds for every map or list of strings, at any depth (a ConfigMap's data,
 a pod template's labels, a container's args, a nodeSelector). Raw HTTP, so the
 nulls reach the server as sent; create, update (PUT) and a JSON patch (which
 can add a null that no merge patch can).
+
+A field of an object set to ``null`` leaves its Go field empty, and upstream
+omits empty fields when it writes the object out: it is stored and answered
+without that field (and a required one set to null is missing: 422).
 """
 
 from __future__ import annotations
@@ -80,3 +84,39 @@ async def test_null_strings_in_any_map_or_list_of_strings_become_empty(http, nam
                          headers=JSON) as resp:
         assert resp.status == 201, await resp.text()
         assert (await resp.json())["data"] == {"a": "", "b": "x"}
+
+
+async def test_fields_set_to_null_are_stored_without_them(http, namespace):
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "p", "generateName": None, "creationTimestamp": None, "labels": None},
+           "spec": {"hostname": None, "nodeSelector": None, "activeDeadlineSeconds": None,
+                    "containers": [{"name": "c", "image": "busybox", "workingDir": None, "args": None,
+                                    "resources": {"limits": None}}]},
+           "status": {"phase": None}}
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    async with http.post(path, data=json.dumps(pod).encode(), headers=JSON) as resp:
+        assert resp.status == 201, await resp.text()
+        answered = await resp.json()
+    async with http.get(f"{path}/p") as resp:
+        stored_pod = await resp.json()
+    for obj in (answered, stored_pod):
+        assert not {"generateName", "labels"} & obj["metadata"].keys()
+        assert obj["metadata"]["creationTimestamp"] is not None  # set by the server, as always
+        assert not {"hostname", "nodeSelector", "activeDeadlineSeconds"} & obj["spec"].keys()
+        container = obj["spec"]["containers"][0]
+        assert not {"workingDir", "args"} & container.keys() and container["resources"] == {}
+        assert None not in obj["status"].values()
+
+    patch = [{"op": "add", "path": "/spec/activeDeadlineSeconds", "value": None}]
+    async with http.patch(f"{path}/p", data=json.dumps(patch).encode(),
+                          headers={"Content-Type": "application/json-patch+json"}) as resp:
+        assert resp.status == 200, await resp.text()
+        assert "activeDeadlineSeconds" not in (await resp.json())["spec"]
+
+    pod["metadata"]["name"] = "no-image"
+    pod["spec"]["containers"][0]["image"] = None  # required: null is missing
+    async with http.post(path, data=json.dumps(pod).encode(), headers=JSON) as resp:
+        assert resp.status == 422
+        causes = (await resp.json())["details"]["causes"]
+    assert {"reason": "FieldValueRequired", "message": "Required value",
+            "field": "spec.containers[0].image"} in causes
