@@ -41,6 +41,7 @@ from typing import Callable
 log = logging.getLogger("labkit.apiserver.workers")
 
 STOP_SECONDS = 10.0
+HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)  # what the parent handles itself
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
@@ -109,7 +110,7 @@ class Supervisor:
         os.set_blocking(wake_write, False)
         self.selector.register(wake_read, selectors.EVENT_READ, None)
         old_wakeup = signal.set_wakeup_fd(wake_write)
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)}
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in HANDLED}
         try:
             for index in range(self.count):
                 self._spawn(index)
@@ -137,12 +138,16 @@ class Supervisor:
     def _spawn(self, index: int) -> None:
         ready_read, ready_write = os.pipe()
         parent = os.getpid()
+        # Signals wait until each side has its own handlers: a SIGTERM that reached the new worker
+        # before it reset the parent's handler would be taken for the parent's and lost.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             code = 1
             try:
                 os.close(ready_read)
                 self._become_worker(parent)
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
                 def report_ready() -> None:
                     os.write(ready_write, b"1")
@@ -156,6 +161,7 @@ class Supervisor:
             finally:
                 sys.stderr.flush()
                 os._exit(code or 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(ready_write)
         worker = Worker(index, pid, ready_read)
         self.workers[pid] = worker
@@ -164,7 +170,7 @@ class Supervisor:
 
     def _become_worker(self, parent: int) -> None:
         signal.set_wakeup_fd(-1)
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+        for sig in HANDLED:
             signal.signal(sig, signal.SIG_DFL)  # the worker's event loop installs its own
         self.selector.close()
         try:  # die with the parent, even when it is killed with SIGKILL
