@@ -63,7 +63,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
 
 @dataclass
 class EtcdProcess:
-    """A single-member etcd on loopback, with its data in a private directory."""
+    """An etcd member on loopback, with its data in a private directory.
+
+    Alone by default; ``etcd_cluster()`` makes several that form one cluster
+    (each then names all of them in ``initial_cluster``).
+    """
 
     data_dir: Path | None = None
     client_port: int = 0
@@ -71,6 +75,8 @@ class EtcdProcess:
     binary: str = "etcd"
     log_path: Path | None = None
     detach: bool = False  # keep running after we exit (invoke local.up): own session, stopped by PID later
+    name: str = "labkit-local"
+    initial_cluster: str = ""  # "name=http://127.0.0.1:PEER,...": the cluster's members (empty: this one alone)
     proc: subprocess.Popen | None = field(default=None, repr=False)
     _owns_dir: bool = field(default=False, repr=False)
 
@@ -78,7 +84,13 @@ class EtcdProcess:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.client_port}"
 
-    def start(self, timeout: float = 30.0) -> "EtcdProcess":
+    @property
+    def peer_url(self) -> str:
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    def start(self, timeout: float = 30.0, wait: bool = True) -> "EtcdProcess":
+        """Start the member; with ``wait``, until it answers healthy (a member of a cluster
+        only does once a quorum of members runs: start them all, then ``wait_healthy``)."""
         exe = shutil.which(self.binary)
         if exe is None:
             raise RuntimeError(
@@ -96,20 +108,24 @@ class EtcdProcess:
         self.proc = subprocess.Popen(
             [
                 exe,
-                "--name", "labkit-local",
+                "--name", self.name,
                 "--data-dir", str(self.data_dir),
                 "--listen-client-urls", self.endpoint,
                 "--advertise-client-urls", self.endpoint,
-                "--listen-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-advertise-peer-urls", f"http://127.0.0.1:{self.peer_port}",
-                "--initial-cluster", f"labkit-local=http://127.0.0.1:{self.peer_port}",
+                "--listen-peer-urls", self.peer_url,
+                "--initial-advertise-peer-urls", self.peer_url,
+                "--initial-cluster", self.initial_cluster or f"{self.name}={self.peer_url}",
                 "--quota-backend-bytes", str(2 * 1024**3),
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=self.detach,
         )
         log.close()
-        wait_http_ok(f"{self.endpoint}/health", timeout, self.proc, what=f"etcd (log: {log_path})")
+        if wait:
+            self.wait_healthy(timeout)
         return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        wait_http_ok(f"{self.endpoint}/health", timeout, self.proc, what=f"etcd {self.name} (log: {self.log_path})")
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -145,6 +161,28 @@ class EtcdProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def etcd_cluster(base: Path, size: int = 3, timeout: float = 30.0) -> list[EtcdProcess]:
+    """``size`` etcd members on loopback forming one cluster, as the lab's stacked etcd on its masters.
+
+    The members are started together and waited for together: none is healthy before a quorum runs.
+    """
+    base.mkdir(parents=True, exist_ok=True)
+    members = [EtcdProcess(data_dir=base / f"member-{i}", name=f"member-{i}", client_port=free_port(),
+                           peer_port=free_port()) for i in range(1, size + 1)]
+    cluster = ",".join(f"{m.name}={m.peer_url}" for m in members)
+    try:
+        for member in members:
+            member.initial_cluster = cluster
+            member.start(wait=False)
+        for member in members:
+            member.wait_healthy(timeout)
+    except BaseException:
+        for member in members:
+            member.stop()
+        raise
+    return members
 
 
 @dataclass

@@ -319,7 +319,9 @@ async def serve(args: argparse.Namespace, sockets: list[tuple[Listener, socket.s
 
     async def ready():
         try:
-            await etcd.status()
+            # A linearizable read, as upstream's etcd check (2 s, its --etcd-readycheck-timeout):
+            # a member that answers but belongs to no quorum cannot commit anything.
+            await etcd.revision(timeout=2.0)
             return [("etcd", None)]
         except Exception as exc:  # noqa: BLE001 - any failure means not ready
             return [("etcd", str(exc) or type(exc).__name__)]

@@ -159,8 +159,10 @@ class Etcd:
         # stops an etcd member), the channel moves on to the next.
         self.channel = Channel(endpoints, (tls or TLSFiles()).context() if secure else None)
         self.kv, self.maintenance, self.leases = Service(self, "KV"), Service(self, "Maintenance"), Service(self, "Lease")
+        self.closed = False
 
     async def close(self) -> None:
+        self.closed = True  # what is cut short by closing is not to be tried again (Storage.watch)
         self.channel.close()
 
     async def _call(self, path: str, request, answer_type, timeout: float | None = None):
@@ -193,9 +195,9 @@ class Etcd:
         resp = await self.kv.Range(request)
         return RangeResult(resp.header.revision, [_kv(kv) for kv in resp.kvs], resp.more, resp.count)
 
-    async def revision(self) -> int:
-        """The store's current revision (a one-key read: cheap, linearizable)."""
-        resp = await self.kv.Range(rpc.RangeRequest(key=b"\x00", count_only=True))
+    async def revision(self, timeout: float | None = None) -> int:
+        """The store's current revision (a one-key read: cheap, linearizable, so it needs a quorum)."""
+        resp = await self.kv.Range(rpc.RangeRequest(key=b"\x00", count_only=True), timeout=timeout)
         return resp.header.revision
 
     async def status(self) -> dict:

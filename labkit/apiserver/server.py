@@ -497,6 +497,10 @@ class ApiServer:
             pass
         except StatusError as err:  # e.g. 410: the resourceVersion was compacted away
             await send("ERROR", err.to_status())
+        except EtcdUnavailable as exc:
+            # No etcd member took the watch back: end it, as upstream ends the watches of a cache
+            # that lost etcd. The client watches again; while etcd stays away it is told 503.
+            log.warning("%s %s: watch ended: %s", request.method, request.path_qs, exc)
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the client went away
         finally:

@@ -16,6 +16,9 @@ filled in on every read. So:
   (:class:`RecentValues`: it wrote it), as upstream starts from its cache;
 - a **delete** is "if unchanged, delete";
 - a **watch** is an etcd watch on the collection's key range from a revision.
+  When the etcd member under it goes away (an HA exercise stops it), the
+  watch is opened again on another member from the revision it had reached:
+  the client sees no gap and no repeat.
 
 Writes may carry extra compares and operations for other keys (a Service and
 the IP it takes from the allocator are written in one transaction), so what
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -41,12 +45,19 @@ from labkit.api import errors
 from labkit.api.conversion import convert
 from labkit.api.registry import Resource
 from labkit.apiserver import codec
-from labkit.apiserver.etcd import Compacted, Etcd, KeyValue, LeaseNotFound, prefix_end
+from labkit.apiserver.etcd import Compacted, Etcd, EtcdUnavailable, KeyValue, LeaseNotFound, prefix_end
+
+log = logging.getLogger("labkit.apiserver.storage")
 
 # A write that lost a race (etcd's compare failed) reads again and retries, as
 # upstream's GuaranteedUpdate does, until the request's time is up: 20 writers on
 # one object all land, none gets a 409 it did not earn with a stale resourceVersion.
 RETRY_SECONDS = 30.0
+
+# A watch that lost etcd is opened again (on the next member) this many times in a row before it
+# ends; a watch that ran this many seconds before it failed counts as a new start.
+WATCH_REOPENS = 8
+WATCH_STEADY_SECONDS = 5.0
 
 
 def retries(seconds: float = RETRY_SECONDS):
@@ -446,25 +457,42 @@ class Storage:
 
     async def watch(self, resource: Resource, namespace: str | None, after_revision: int,
                     progress_every: float | None = None) -> AsyncIterator[StoredEvent | int]:
-        """Every change after ``after_revision``; an int is progress (nothing changed up to that revision)."""
-        prefix = self.collection(resource, namespace)
-        try:
-            async for batch in self.etcd.watch(prefix, prefix_end(prefix), after_revision + 1, progress_every):
-                if not batch.events:
-                    yield batch.revision
-                    continue
-                for ev in batch.events:
-                    prev = self._decode(resource, ev.prev) if ev.prev else None
-                    if ev.type == "DELETE":
-                        if prev is None:
-                            continue  # deleted before we could know what it was: nothing to tell
-                        obj = _with_rv(dict(prev), ev.kv.mod_revision)
-                        yield StoredEvent("DELETE", obj, prev, ev.kv.mod_revision)
-                    else:
-                        yield StoredEvent("PUT", self._decode(resource, ev.kv), prev, ev.kv.mod_revision)
-        except Compacted as exc:
-            raise errors.expired(f"too old resource version: {after_revision} ({exc.compact_revision})") from None
+        """Every change after ``after_revision``; an int is progress (nothing changed up to that revision).
 
+        Raises EtcdUnavailable when no etcd member has taken the watch back after ``WATCH_REOPENS`` tries.
+        """
+        prefix = self.collection(resource, namespace)
+        delivered = after_revision  # every change up to this revision has been yielded
+        reopens = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            opened = loop.time()
+            try:
+                async for batch in self.etcd.watch(prefix, prefix_end(prefix), delivered + 1, progress_every):
+                    if not batch.events:
+                        delivered = max(delivered, batch.revision)
+                        yield batch.revision
+                        continue
+                    for ev in batch.events:
+                        prev = self._decode(resource, ev.prev) if ev.prev else None
+                        if ev.type == "DELETE":
+                            if prev is None:
+                                continue  # deleted before we could know what it was: nothing to tell
+                            obj = _with_rv(dict(prev), ev.kv.mod_revision)
+                            yield StoredEvent("DELETE", obj, prev, ev.kv.mod_revision)
+                        else:
+                            yield StoredEvent("PUT", self._decode(resource, ev.kv), prev, ev.kv.mod_revision)
+                    # A batch holds whole revisions (etcd splits none unless asked to): done up to here.
+                    delivered = batch.events[-1].kv.mod_revision
+            except Compacted as exc:
+                raise errors.expired(f"too old resource version: {delivered} ({exc.compact_revision})") from None
+            except EtcdUnavailable as exc:
+                reopens = 1 if loop.time() - opened > WATCH_STEADY_SECONDS else reopens + 1
+                if reopens > WATCH_REOPENS or self.etcd.closed:
+                    raise
+                log.info("watch of %s lost etcd (%s): opening it again from revision %d",
+                         prefix.decode(errors="replace"), exc, delivered + 1)
+                await asyncio.sleep(min(0.1 * 2 ** reopens, 2.0))
 
 
 def _with_rv(obj: dict, revision: int) -> dict:
