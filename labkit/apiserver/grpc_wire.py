@@ -59,6 +59,7 @@ CANCELLED, DEADLINE_EXCEEDED, NOT_FOUND, RESOURCE_EXHAUSTED, OUT_OF_RANGE, INTER
 
 KEEPALIVE_SECONDS = 30.0  # with streams open, ping this often ...
 KEEPALIVE_TIMEOUT = 10.0  # ... and drop the connection when the answer takes longer (a member's host is gone)
+PROBE_TIMEOUT = 3.0  # a call past its deadline pings at once, and waits this long for the answer
 
 
 class GrpcError(Exception):
@@ -213,6 +214,10 @@ class Stream:
 
     def deadline_passed(self, timeout: float) -> None:
         self._fail(GrpcError(DEADLINE_EXCEEDED, f"{self.path}: no answer in {timeout:g} s"))
+        # A slow answer, or a member that froze (its host paused, a partition): a PING tells,
+        # as a live server's HTTP/2 layer answers it at once, however busy its requests are.
+        self.connection.ping(PROBE_TIMEOUT, f"no answer to a ping within {PROBE_TIMEOUT:g} s, "
+                                            f"after a call got none in {timeout:g} s")
 
     def cancel(self) -> None:
         """Give up on the call: RST_STREAM(CANCEL), as a gRPC client does when its caller goes away."""
@@ -497,14 +502,20 @@ class Connection(asyncio.Protocol):
 
     def _keepalive(self) -> None:
         """With streams open (a watch waits for days), make sure the server is still there."""
-        if self.streams and self._ping_deadline is None and self.transport is not None:
-            self.write(frame(PING, 0, 0, b"labkit\x00\x00"))
-            self._ping_deadline = self.loop.call_later(KEEPALIVE_TIMEOUT, self._ping_unanswered)
+        if self.streams:
+            self.ping(KEEPALIVE_TIMEOUT, f"no answer to a keepalive ping within {KEEPALIVE_TIMEOUT:.0f} s")
         self._ping_timer = self.loop.call_later(KEEPALIVE_SECONDS, self._keepalive)
 
-    def _ping_unanswered(self) -> None:
+    def ping(self, timeout: float, reason: str) -> None:
+        """Send a PING (unless one is out already); drop the connection, for ``reason``, when no answer
+        comes within ``timeout``: its calls then fail, and the next ones go to the next endpoint."""
+        if self._ping_deadline is None and self.open and self.transport is not None:
+            self.write(frame(PING, 0, 0, b"labkit\x00\x00"))
+            self._ping_deadline = self.loop.call_later(timeout, self._ping_unanswered, reason)
+
+    def _ping_unanswered(self, reason: str) -> None:
         self._ping_deadline = None
-        self._close(f"no answer to a keepalive ping within {KEEPALIVE_TIMEOUT:.0f} s")
+        self._close(reason)
         if self.transport is not None:
             self.transport.abort()
 

@@ -5,7 +5,9 @@ masters, and talks to the first. When that member stops, the apiserver moves
 to another and serves on: reads, writes and watches, with nothing lost. When
 a second member stops, the cluster has no quorum: etcd cannot commit, and the
 apiserver answers with a Status (5xx) rather than hanging, and /readyz fails.
-When the members are back, it serves again without a restart.
+When the members are back, it serves again without a restart. A member that
+freezes (SIGSTOP: its host paused, a partition) is left as soon as a call
+misses its deadline and a ping gets no answer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import signal
 import time
 
 import aiohttp
@@ -126,3 +129,22 @@ async def test_without_quorum_writes_get_a_status_and_come_back_with_the_members
         await create_until_accepted(http, "back")
         async with http.get("/readyz") as resp:
             assert resp.status == 200
+
+
+async def test_a_frozen_member_in_use_is_left_for_another_within_seconds(cluster):
+    """A member that stops answering without closing anything (its host paused, a partition):
+    the calls that hit their deadline make the apiserver ping it, and no answer moves it on."""
+    members, server = cluster
+    async with aiohttp.ClientSession(server.url, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        async with http.post(CMS, json=configmap("before")) as resp:
+            assert resp.status == 201
+        members[0].proc.send_signal(signal.SIGSTOP)  # the member the apiserver talks to
+        try:
+            started = time.monotonic()
+            made, refused = await create_until_accepted(http, "after", seconds=60)
+            took = time.monotonic() - started
+        finally:
+            members[0].proc.send_signal(signal.SIGCONT)
+    assert made["metadata"]["name"] == "after", (took, refused)
+    # left because of the ping a call's deadline sent (10 + 3 s), not the periodic keepalive's (30 + 10 s)
+    assert "no answer to a ping within 3 s, after a call got none in 10 s" in server.log()

@@ -224,6 +224,32 @@ async def test_an_unanswered_keepalive_ping_drops_the_connection(link, monkeypat
     assert "no answer to a keepalive ping" in caught.value.message
 
 
+@pytest.mark.parametrize("peer_answers_the_ping", [True, False])
+async def test_a_call_past_its_deadline_pings_and_only_silence_drops_the_connection(link, monkeypatch,
+                                                                                     peer_answers_the_ping):
+    monkeypatch.setattr(wire, "PROBE_TIMEOUT", 0.2)
+    connection, peer = await link()
+    slow = connection.start("/etcdserverpb.KV/Range", b"slow", end=True)
+    await peer.read_until(HEADERS)
+    watch = connection.start("/etcdserverpb.Watch/Watch")  # another call on the same connection
+    slow.deadline_passed(0.1)  # what Channel.unary's timer does
+    with pytest.raises(GrpcError) as late:
+        await slow.finished()
+    assert late.value.code == wire.DEADLINE_EXCEEDED
+    _, flags, _, payload = await peer.read_until(PING)  # sent at once, not at the next keepalive
+    assert flags == 0
+    if peer_answers_the_ping:  # only slow: the member is there, the connection stays
+        peer.send(frame(PING, wire.ACK, 0, payload))
+        await asyncio.sleep(0.5)
+        assert connection.open and watch.id in connection.streams
+    else:  # frozen: the connection goes, and its calls fail, so that the next go elsewhere
+        with pytest.raises(GrpcError) as caught:
+            await asyncio.wait_for(watch.receive(), 5)
+        assert caught.value.code == wire.UNAVAILABLE
+        assert "no answer to a ping within 0.2 s, after a call got none in 0.1 s" in caught.value.message
+        assert not connection.open
+
+
 def test_hpack_integers_follow_rfc_7541():
     # RFC 7541, C.1: 10 in a 5-bit prefix is one byte; 1337 is 31, 154, 10
     assert wire._hpack_integer(10, 5) == bytes([10])
