@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
+import subprocess
 import time
 
 import aiohttp
@@ -148,3 +150,51 @@ async def test_a_frozen_member_in_use_is_left_for_another_within_seconds(cluster
     assert made["metadata"]["name"] == "after", (took, refused)
     # left because of the ping a call's deadline sent (10 + 3 s), not the periodic keepalive's (30 + 10 s)
     assert "no answer to a ping within 3 s, after a call got none in 10 s" in server.log()
+
+
+def leader_of(members) -> int:
+    """Index of the member etcd says leads (etcdctl endpoint status)."""
+    out = subprocess.run(["etcdctl", f"--endpoints={','.join(m.endpoint for m in members)}", "endpoint", "status",
+                          "-w", "json"], check=True, capture_output=True, text=True,
+                         env={**os.environ, "ETCDCTL_API": "3"}).stdout
+    statuses = json.loads(out)
+    leader = statuses[0]["Status"]["leader"]
+    return next(i for i, s in enumerate(statuses) if s["Status"]["header"]["member_id"] == leader)
+
+
+async def test_writes_acknowledged_while_the_leader_is_lost_are_all_kept(cluster):
+    """Ten writers go on while the leader stops: each create is answered 201, or a 5xx Status; none
+    hangs; every 201 is in the store after the election, and the writers go on after it."""
+    members, server = cluster
+    leader = leader_of(members)
+    acknowledged: list[str] = []
+    refused: list[int] = []
+    stop_writing = asyncio.Event()
+
+    async def writer(http: aiohttp.ClientSession, w: int) -> None:
+        n = 0
+        while not stop_writing.is_set():
+            name = f"w{w}-{n}"
+            n += 1
+            async with http.post(CMS, json=configmap(name)) as resp:
+                if resp.status == 201:
+                    acknowledged.append(name)
+                else:
+                    status = await resp.json()
+                    assert resp.status >= 500 and status["kind"] == "Status", status
+                    refused.append(resp.status)
+
+    async with aiohttp.ClientSession(server.url, timeout=aiohttp.ClientTimeout(total=60)) as http:
+        writers = [asyncio.create_task(writer(http, w)) for w in range(10)]
+        await asyncio.sleep(1)
+        before_loss = len(acknowledged)
+        members[leader].stop()
+        await asyncio.sleep(5)  # an election takes a second or two (etcd's default timings)
+        after_loss = len(acknowledged)
+        await asyncio.sleep(2)
+        stop_writing.set()
+        await asyncio.wait_for(asyncio.gather(*writers), 60)
+        async with http.get(CMS) as resp:
+            stored = {item["metadata"]["name"] for item in (await resp.json())["items"]}
+    assert before_loss > 0 and len(acknowledged) > after_loss  # writing went on after the election
+    assert set(acknowledged) <= stored, sorted(set(acknowledged) - stored)[:5]
