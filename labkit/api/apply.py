@@ -173,11 +173,13 @@ def _attach(tree: Tree, key: str, sub: Tree, member: bool = False) -> None:
 
 # -- 1. the field set of an applied config ------------------------------------------
 
-def config_field_set(shape: Shape, value: Any) -> Tree:
+def config_field_set(shape: Shape, value: Any, maps_are_members: bool = False) -> Tree:
     """The fields ``value`` sets: leaves, atomic values, list items (with ``.``) and map entries.
 
     Like upstream's: an empty object or null is a member itself (the manager owns
     "this is empty"); a struct with fields is only the fields it sets.
+    ``maps_are_members``: a map (labels, data) is a member too, as in the sets
+    upstream records for updates (``f:labels: {.: {}, f:app: {}}``).
     """
     tree: Tree = {}
     if shape.kind in ("struct", "map") and isinstance(value, dict):
@@ -185,14 +187,15 @@ def config_field_set(shape: Shape, value: Any) -> Tree:
             sub_shape = child_shape(shape, key)
             if sub_shape is None:
                 continue  # not in the schema: unknown fields were reported (or refused) and dropped
-            below = config_field_set(sub_shape, sub)
-            leaf = sub_shape.kind == "leaf" or sub is None or sub == {} or shape.kind == "map"
+            below = config_field_set(sub_shape, sub, maps_are_members)
+            leaf = sub_shape.kind == "leaf" or sub is None or sub == {} or shape.kind == "map" \
+                or (maps_are_members and sub_shape.kind == "map")
             _attach(tree, "f:" + key, below, member=leaf)
     elif shape.kind in ("assoc", "set") and isinstance(value, list):
         for item in value:
             if shape.kind == "assoc" and not isinstance(item, dict):
                 continue
-            below = config_field_set(item_shape(shape), item) if shape.kind == "assoc" else {}
+            below = config_field_set(item_shape(shape), item, maps_are_members) if shape.kind == "assoc" else {}
             _attach(tree, item_key(shape, item), below, member=True)
     return tree
 
@@ -227,53 +230,57 @@ def _plain(value: Any) -> Any:
 
 
 def _merge_list(shape: Shape, live: list, config: list) -> list:
-    """Associative lists and sets, item by item.
+    """Associative lists and sets, item by item, in upstream's order.
 
-    The order, as upstream's: items only the live list has keep their place
-    among the others; items the config names come in the config's order (an
-    item both have is merged where the config's order reaches it).
+    Walk both lists at once. Items only the live list has stay where they are;
+    the config's items come in the config's order; an item both lists have is
+    merged and placed when the config reaches it, unless the two walks meet on
+    it (then it keeps its live place).
     """
     def keyed(items: list) -> list[tuple[str, Any]]:
         return [(item_key(shape, x), x) for x in items if shape.kind == "set" or isinstance(x, dict)]
 
     live_items, config_items = keyed(live), keyed(config)
-    in_config = {k: x for k, x in config_items}
-    in_live = {k: x for k, x in live_items}
-    shared = [k for k, _ in config_items if k in in_live]  # the config's order of the shared items
+    in_live = dict(live_items)
+    in_config = dict(config_items)
+    shared = [k for k, _ in config_items if k in in_live]  # the shared items, in the config's order
+    next_shared = shared.pop(0) if shared else None
+    placed: set[str] = set()
     out: list = []
-    done: set[str] = set()
+
+    def place(key: str) -> None:
+        placed.add(key)
+        out.append(merge(item_shape(shape), in_live[key], in_config[key]) if key in in_live
+                   else _plain(in_config[key]))
+
     li = ci = 0
-    merge_item = (lambda k: merge(item_shape(shape), in_live[k], in_config[k]) if k in in_live
-                  else _plain(in_config[k]))
     while li < len(live_items) or ci < len(config_items):
-        if li < len(live_items):
-            key, item = live_items[li]
-            if key in done:
-                li += 1
-                continue
-            if key not in in_config:  # the live list's own item: stays in its place
-                out.append(item)
-                done.add(key)
-                li += 1
-                continue
-            if shared and shared[0] == key and ci < len(config_items) and config_items[ci][0] == key:
-                out.append(merge_item(key))
-                done.add(key)
-                shared.pop(0)
+        live_key = live_items[li][0] if li < len(live_items) else None
+        config_key = config_items[ci][0] if ci < len(config_items) else None
+        if live_key is not None and config_key is not None:
+            if live_key == config_key:  # the walks meet on a shared item
+                place(live_key)
                 li += 1
                 ci += 1
+                next_shared = shared.pop(0) if shared else None
                 continue
-        if ci < len(config_items):
-            key, _ = config_items[ci]
+            if live_key in in_config and next_shared is not None and next_shared != live_key:
+                li += 1  # a shared item not due yet: the config's walk places it
+                continue
+        if live_key is not None:
+            if live_key not in in_config:  # the live list's own item
+                out.append(live_items[li][1])
+                li += 1
+                continue
+            if live_key in placed:
+                li += 1
+                continue
+        if config_key is not None:
+            if config_key not in placed:
+                place(config_key)
             ci += 1
-            if key in done:
-                continue
-            out.append(merge_item(key))
-            done.add(key)
-            if shared and shared[0] == key:
-                shared.pop(0)
-            continue
-        li += 1  # a shared item the config has already placed
+            if next_shared == config_key:
+                next_shared = shared.pop(0) if shared else None
     return out
 
 
@@ -331,37 +338,39 @@ def _has_members_below(node: Tree) -> bool:
 # -- set algebra on FieldsV1 trees --------------------------------------------------------
 
 def union(a: Tree, b: Tree) -> Tree:
-    """Members of ``a`` or of ``b``."""
-    out = _copy_tree(a)
+    """Members of ``a`` or of ``b`` (trees are never changed in place: parts are shared)."""
+    if not b:
+        return a
+    if not a:
+        return b
+    out = dict(a)
     for key, node in b.items():
-        if key not in out:
-            out[key] = _copy_tree(node)
-        elif key == MEMBER:
+        mine = out.get(key)
+        if mine is None:
+            out[key] = node
+        elif key == MEMBER or mine is node:
             continue
+        elif not mine:  # a member leaf meets members below it
+            out[key] = node if MEMBER in node else {MEMBER: {}, **node}
+        elif not node:
+            out[key] = mine if MEMBER in mine else {MEMBER: {}, **mine}
         else:
-            mine = out[key]
-            if not mine and node:  # a member leaf meets members below it
-                out[key] = {MEMBER: {}, **_copy_tree(node)}
-            elif mine and not node:
-                mine[MEMBER] = {}
-            else:
-                out[key] = union(mine, node)
+            out[key] = union(mine, node)
     return out
 
 
 def difference(a: Tree, b: Tree) -> Tree:
-    """Members of ``a`` that are not members of ``b``."""
-    out: Tree = {}
-    for key, node in a.items():
-        if key == MEMBER:
-            continue
-        other = b.get(key)
-        if other is None:
-            out[key] = _copy_tree(node)
-            continue
+    """Members of ``a`` that are not members of ``b`` (``a`` itself when ``b`` takes nothing from it)."""
+    common = [k for k in b if k != MEMBER and k in a]
+    if not common:
+        return a
+    out = dict(a)
+    for key in common:
+        node, other = a[key], b[key]
         member_here = _is_member(node) and not _is_member(other)
         below = difference({k: v for k, v in node.items() if k != MEMBER},
                            {k: v for k, v in other.items() if k != MEMBER})
+        del out[key]
         _attach(out, key, below, member=member_here)
     return out
 
@@ -377,10 +386,6 @@ def intersection(a: Tree, b: Tree) -> Tree:
                              {k: v for k, v in other.items() if k != MEMBER})
         _attach(out, key, below, member=member_here)
     return out
-
-
-def _copy_tree(tree: Tree) -> Tree:
-    return {k: _copy_tree(v) for k, v in tree.items()}
 
 
 def paths(tree: Tree, prefix: tuple = ()) -> Iterator[tuple]:
@@ -427,11 +432,13 @@ def changed_fields(shape: Shape, old: Any, new: Any) -> tuple[Tree, Tree]:
         return changed, removed
     if shape.kind in ("struct", "map") and isinstance(old, dict) and isinstance(new, dict):
         for key, sub in new.items():
+            if key in old and old[key] == sub and type(old[key]) is type(sub):
+                continue  # the usual case: most fields are as they were
             sub_shape = child_shape(shape, key)
             if sub_shape is None:
                 continue
             if key not in old:
-                below = config_field_set(sub_shape, sub)
+                below = config_field_set(sub_shape, sub, maps_are_members=True)
                 # a new map (labels, data) is a member itself, as upstream records it
                 member = sub_shape.kind in ("leaf", "map") or sub in ({}, None)
                 _attach(changed, "f:" + key, below, member=member)
@@ -449,7 +456,7 @@ def changed_fields(shape: Shape, old: Any, new: Any) -> tuple[Tree, Tree]:
         new_items = {item_key(shape, x): x for x in new if shape.kind == "set" or isinstance(x, dict)}
         for key, item in new_items.items():
             if key not in old_items:
-                below = config_field_set(item_shape(shape), item) if shape.kind == "assoc" else {}
+                below = config_field_set(item_shape(shape), item, True) if shape.kind == "assoc" else {}
                 _attach(changed, key, below, member=True)
             elif shape.kind == "assoc":
                 c, r = changed_fields(item_shape(shape), old_items[key], item)
@@ -495,6 +502,7 @@ class Manager:
     time: str | None
     fields: Tree
     subresource: str = ""
+    source: dict | None = None  # the managedFields entry it was read from (written back as it was if unchanged)
 
     def identity(self) -> tuple:
         # Appliers are one manager whatever the version they applied with; updaters per version.
@@ -510,6 +518,8 @@ class Manager:
         return text
 
     def entry(self) -> dict:
+        if self.source is not None and self.fields is self.source["fieldsV1"] and self.time == self.source.get("time"):
+            return self.source
         out: dict[str, Any] = {"manager": self.name, "operation": self.operation, "apiVersion": self.api_version}
         if self.time:
             out["time"] = self.time
@@ -527,8 +537,8 @@ def managers_of(obj: dict) -> list[Manager]:
         if not isinstance(entry, dict) or not isinstance(entry.get("fieldsV1"), dict):
             continue
         out.append(Manager(str(entry.get("manager") or ""), str(entry.get("operation") or "Update"),
-                           str(entry.get("apiVersion") or ""), entry.get("time"), _copy_tree(entry["fieldsV1"]),
-                           str(entry.get("subresource") or "")))
+                           str(entry.get("apiVersion") or ""), entry.get("time"), entry["fieldsV1"],
+                           str(entry.get("subresource") or ""), entry))
     return out
 
 
@@ -583,8 +593,8 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     for m in others:  # forced: the others lose the fields; and nobody owns a field that is gone
         m.fields = difference(difference(m.fields, changed), removed)
     me.fields = applied
-    if mine is not None and _same_tree(mine.fields, applied):
-        me.time = mine.time  # an unchanged set keeps its time: a repeated apply writes nothing
+    if mine is not None and not changed and not removed and _same_tree(mine.fields, applied):
+        me.time = mine.time  # nothing changed: a repeated apply writes nothing
     result_managers = [me if m is mine else m for m in managers if m is mine or m.fields]
     if mine is None:
         result_managers.append(me)
