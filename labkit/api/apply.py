@@ -78,8 +78,19 @@ UNKNOWN_MAP = Shape("map")
 LEAF = Shape("leaf")
 
 
+_SHAPES: dict[tuple[int, int], Shape] = {}  # the schema is built once: its parts' shapes are kept
+
+
 def shape_of(type_: Any, fld: Field | None = None) -> Shape:
     """The Shape of a value of ``type_`` held by the field ``fld`` (list and map semantics live on fields)."""
+    key = (id(type_), id(fld))
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = _shape_of(type_, fld)
+    return shape
+
+
+def _shape_of(type_: Any, fld: Field | None) -> Shape:
     if type_ is None:
         return UNKNOWN_MAP
     if isinstance(type_, (Primitive, Scalar)):
@@ -182,6 +193,9 @@ def config_field_set(shape: Shape, value: Any, maps_are_members: bool = False) -
     upstream records for updates (``f:labels: {.: {}, f:app: {}}``).
     """
     tree: Tree = {}
+    if shape.kind == "map" and isinstance(value, dict) and shape.value is not None \
+            and isinstance(shape.value, (Primitive, Scalar)):
+        return {"f:" + key: {} for key in value}  # labels, annotations, data: one member per key
     if shape.kind in ("struct", "map") and isinstance(value, dict):
         for key, sub in value.items():
             sub_shape = child_shape(shape, key)
@@ -417,9 +431,8 @@ def path_text(path: tuple) -> str:
 
 
 def sorted_tree(tree: Tree) -> Tree:
-    """The tree in upstream's order: ``.`` first, then field names, then list keys, values, indexes."""
-    rank = {MEMBER: 0, "f:": 1, "k:": 2, "v:": 3, "i:": 4}
-    return {k: sorted_tree(tree[k]) for k in sorted(tree, key=lambda k: (rank.get(k if k == MEMBER else k[:2], 5), k))}
+    """The tree with its keys sorted (``.`` first), as kubectl shows it."""
+    return {k: sorted_tree(tree[k]) if tree[k] else {} for k in sorted(tree)}
 
 
 # -- 4. what a write changed, and conflicts ----------------------------------------------
@@ -475,21 +488,24 @@ def _differs(a: Any, b: Any) -> bool:
 
 
 # Fields no manager owns (upstream's field manager strips them from every set).
-SERVER_FIELDS: Tree = {
-    "f:apiVersion": {}, "f:kind": {},
-    "f:metadata": {MEMBER: {}, "f:name": {}, "f:namespace": {}, "f:creationTimestamp": {}, "f:selfLink": {},
-                   "f:uid": {}, "f:generation": {}, "f:managedFields": {}, "f:resourceVersion": {}},
-}
+SERVER_FIELDS = ("f:apiVersion", "f:kind")
+SERVER_METADATA = (MEMBER, "f:name", "f:namespace", "f:creationTimestamp", "f:selfLink", "f:uid", "f:generation",
+                   "f:managedFields", "f:resourceVersion")
 
 
 def owned_by_writes(tree: Tree, status_is_separate: bool, subresource: str | None) -> Tree:
-    """``tree`` without the fields no write through this endpoint can own."""
-    tree = difference(tree, SERVER_FIELDS)
+    """``tree`` without the fields no write through this endpoint can own (server fields; status or all else)."""
     if subresource == "status":
         return {"f:status": tree["f:status"]} if "f:status" in tree else {}
+    out = {k: v for k, v in tree.items() if k not in SERVER_FIELDS}
+    meta = out.pop("f:metadata", None)
+    if meta:
+        meta = {k: v for k, v in meta.items() if k not in SERVER_METADATA}
+        if meta:
+            out["f:metadata"] = meta
     if status_is_separate:
-        tree.pop("f:status", None)  # the main resource does not write status
-    return tree
+        out.pop("f:status", None)  # the main resource does not write status
+    return out
 
 
 @dataclass
