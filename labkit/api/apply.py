@@ -534,13 +534,15 @@ class Manager:
         return text
 
     def entry(self) -> dict:
-        if self.source is not None and self.fields is self.source["fieldsV1"] and self.time == self.source.get("time"):
+        if self.source is not None and self.fields is self.source["fieldsV1"] and self.time == self.source.get("time") \
+                and self.api_version == self.source.get("apiVersion"):
             return self.source
         out: dict[str, Any] = {"manager": self.name, "operation": self.operation, "apiVersion": self.api_version}
         if self.time:
             out["time"] = self.time
         out["fieldsType"] = FIELDS_V1
-        out["fieldsV1"] = sorted_tree(self.fields)
+        unchanged = self.source is not None and self.fields is self.source["fieldsV1"]
+        out["fieldsV1"] = self.fields if unchanged else sorted_tree(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
@@ -588,6 +590,7 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     managers = managers_of(live)
     me = Manager(manager, "Apply", api_version, now, {}, subresource or "")
     mine = next((m for m in managers if m.identity() == me.identity()), None)
+    me.source = mine.source if mine is not None else None
     others = [m for m in managers if m is not mine]
 
     # 1. the field set of the applied config
@@ -609,8 +612,10 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     for m in others:  # forced: the others lose the fields; and nobody owns a field that is gone
         m.fields = difference(difference(m.fields, changed), removed)
     me.fields = applied
-    if mine is not None and not changed and not removed and _same_tree(mine.fields, applied):
-        me.time = mine.time  # nothing changed: a repeated apply writes nothing
+    if mine is not None and _same_tree(mine.fields, applied):
+        me.fields = mine.fields
+        if not changed and not removed:
+            me.time = mine.time  # nothing changed: a repeated apply writes nothing
     result_managers = [me if m is mine else m for m in managers if m is mine or m.fields]
     if mine is None:
         result_managers.append(me)
@@ -638,13 +643,15 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     managers = managers_of(base)
     me = Manager(manager, "Update", api_version, now, {}, subresource or "")
     mine = next((m for m in managers if m.identity() == me.identity()), None)
+    me.source = mine.source if mine is not None else None
     if not changed and not removed and mine is None:
         _set_managed_fields(new, base, managers)
         return
     for m in managers:
         m.fields = difference(difference(m.fields, changed), removed)
     if mine is not None:
-        me.fields = union(mine.fields, changed)
+        # the usual update: fields this manager already owns (the set stays, only its time moves)
+        me.fields = mine.fields if not difference(changed, mine.fields) else union(mine.fields, changed)
         if not changed:
             me.time = mine.time
     else:
