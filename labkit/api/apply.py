@@ -593,7 +593,8 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     me.source = mine.source if mine is not None else None
     others = [m for m in managers if m is not mine]
 
-    # 1. the field set of the applied config
+    # 1. the field set of the applied config (of the part this endpoint writes: status, or all but status)
+    config = _written_through(config, status_is_separate, subresource)
     applied = owned_by_writes(config_field_set(shape, config), status_is_separate, subresource)
     # 2. merge
     merged = merge(shape, _without_meta_fields(live), _without_meta_fields(config))
@@ -603,7 +604,8 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
         owned_by_others = union(owned_by_others, m.fields)
     if mine is not None:
         given_up = difference(mine.fields, applied)
-        merged = remove(shape, merged, difference(given_up, owned_by_others), owned_by_others)
+        # what stays owned (by others, or by this apply below a field it gave up) keeps its place
+        merged = remove(shape, merged, difference(given_up, owned_by_others), union(owned_by_others, applied))
     # 4. conflicts: fields this apply changes that others own
     changed, removed = changed_fields(shape, _without_meta_fields(live), merged)
     conflicts = [(m, p) for m in others for p in paths(intersection(m.fields, changed))]
@@ -660,6 +662,15 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     if mine is None and me.fields:
         result.append(me)
     _set_managed_fields(new, base, result)
+
+
+def _written_through(config: dict, status_is_separate: bool, subresource: str | None) -> dict:
+    """The part of ``config`` a write through this endpoint can change (the rest is ignored, as upstream's)."""
+    if subresource == "status":
+        return {k: v for k, v in config.items() if k in ("apiVersion", "kind", "metadata", "status")}
+    if status_is_separate and "status" in config:
+        return {k: v for k, v in config.items() if k != "status"}
+    return config
 
 
 def _set_managed_fields(obj: dict, before: dict, managers: list[Manager]) -> None:

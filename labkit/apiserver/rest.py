@@ -349,6 +349,8 @@ class Registry:
         if not isinstance(body, dict) or body.get("kind") is None or body.get("apiVersion") is None:
             missing = "Kind" if not isinstance(body, dict) or body.get("kind") is None else "apiVersion"
             raise errors.bad_request(f"Object '{missing}' is missing in '{_short(body) if isinstance(body, dict) else body}'")
+        if isinstance(body.get("metadata"), dict) and body["metadata"].get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")  # ownership is the server's to record
         config = self.check_body(resource, codec.copy(body), namespace, name)
         self.unknown_field_check(resource, config, options)
         options.applying = True

@@ -175,6 +175,34 @@ def test_kubectl_server_side_apply_every_kind_of_list(kubectl: Kubectl):
     assert web["f:args"] == {}, "an atomic list is one field"
 
 
+def test_kubectl_client_side_apply_then_server_side_takes_over(kubectl: Kubectl):
+    """kubectl moves the fields of its client-side apply to the server-side applier, then removal works."""
+    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    kubectl("apply", "-f", "-", input=docs(deployment("old", env=env)))
+    shown = yaml.safe_load(kubectl("get", "deploy", "old", "-o", "yaml", "--show-managed-fields"))
+    assert managers(shown)["kubectl-client-side-apply"]["operation"] == "Update"
+    kubectl("apply", "--server-side", "-f", "-", input=docs(deployment("old", env=env[:1])))
+    obj = kubectl.json("get", "deploy", "old")
+    assert container(obj)["env"] == [{"name": "A", "value": "1"}]
+    shown = yaml.safe_load(kubectl("get", "deploy", "old", "-o", "yaml", "--show-managed-fields"))
+    assert managers(shown)["kubectl"]["operation"] == "Apply"
+
+
+def test_kubectl_apply_to_the_status_subresource(kubectl: Kubectl):
+    kubectl("apply", "--server-side", "-f", "-", input=docs(deployment("st")))
+    status = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "st"},
+              "spec": {"replicas": 9}, "status": {"replicas": 2, "readyReplicas": 1}}
+    kubectl("apply", "--server-side", "--subresource=status", "--field-manager=ctrl", "-f", "-",
+            input=docs(status))
+    obj = kubectl.json("get", "deploy", "st")
+    assert obj["status"]["readyReplicas"] == 1
+    assert obj["spec"]["replicas"] == 2, "the status subresource writes status only"
+    shown = yaml.safe_load(kubectl("get", "deploy", "st", "-o", "yaml", "--show-managed-fields"))
+    entry = managers(shown)["ctrl"]
+    assert (entry["operation"], entry["subresource"]) == ("Apply", "status")
+    assert entry["fieldsV1"] == {"f:status": {"f:readyReplicas": {}, "f:replicas": {}}}
+
+
 # -- the official Python client ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -253,6 +281,9 @@ def test_apply_answers_like_upstream(api_client, ns):
         assert (status, answer["reason"]) == (400, "BadRequest"), bad
     status, answer = raw_apply(api_client, ns, "raw", "data: [unclosed", fieldManager="m1")
     assert (status, answer["reason"]) == (400, "BadRequest")
+    with_owners = {**cm, "metadata": {"name": "raw", "managedFields": [{"manager": "x", "operation": "Apply"}]}}
+    status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump(with_owners), fieldManager="m1")
+    assert (status, answer["message"]) == (400, "metadata.managedFields must be nil")
     status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump({"data": {"a": "1"}}), fieldManager="m1")
     assert (status, answer["reason"]) == (400, "BadRequest")
     assert k8s.CoreV1Api(api_client).read_namespaced_config_map("raw", ns).data == {"a": "3"}, "bad input lost nothing"

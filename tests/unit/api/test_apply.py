@@ -141,6 +141,18 @@ def test_removed_list_items_and_fields_inside_kept_items():
                                                                                        "f:name": {}}}
 
 
+def test_a_map_owned_whole_before_keeps_the_keys_still_applied():
+    """An Update set owns ``labels`` itself (``.``); once moved to an applier that applies one label, it stays."""
+    live = cm({"x": "1"}, labels={"app": "a", "old": "o"})
+    live["metadata"]["managedFields"] = [{"manager": "a", "operation": "Apply", "apiVersion": "v1",
+                                          "fieldsType": "FieldsV1", "fieldsV1": {
+                                              "f:data": {".": {}, "f:x": {}},
+                                              "f:metadata": {"f:labels": {".": {}, "f:app": {}, "f:old": {}}}}}]
+    obj = applied(live, cm({"x": "1"}, labels={"app": "a"}), "a")
+    assert obj["metadata"]["labels"] == {"app": "a"}
+    assert obj["data"] == {"x": "1"}
+
+
 def test_an_item_another_manager_has_fields_in_stays_with_them():
     obj = applied({}, dep([{"name": "web", "image": "i"}]), "a")
     obj = applied(obj, dep([{"name": "web", "command": ["sh"]}]), "b")
