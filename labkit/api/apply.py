@@ -680,6 +680,21 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     _set_managed_fields(new, base, result)
 
 
+def same_but_times(a: dict, b: dict) -> bool:
+    """Objects equal but for resourceVersion and the times of their managedFields entries.
+
+    An apply whose config leaves out what defaulting fills in (an atomic list's
+    items) changes the object before defaulting, not after: nothing to write.
+    """
+    def untimed(obj: dict) -> dict:
+        meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "resourceVersion"}
+        if "managedFields" in meta:
+            meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} if isinstance(e, dict) else e
+                                     for e in meta["managedFields"]]
+        return {**obj, "metadata": meta}
+    return untimed(a) == untimed(b)
+
+
 def _written_through(config: dict, status_is_separate: bool, subresource: str | None) -> dict:
     """The part of ``config`` a write through this endpoint can change (the rest is ignored, as upstream's)."""
     if subresource == "status":

@@ -404,7 +404,7 @@ class Registry:
         await self.admission.admit(attrs)
         self.check_valid(resource, new, current)
         await self.admission.validate(attrs)
-        if _same(new, current):
+        if _same(new, current) or (options.applying and apply.same_but_times(new, current)):
             return Change.none()
         if strategy.finished_deleting(resource, new):
             return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current)

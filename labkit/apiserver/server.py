@@ -247,9 +247,14 @@ def write_options(request: web.Request) -> Options:
     if manager is None:  # upstream: the product name of the User-Agent ("kubectl", "OpenAPI-Generator")
         manager = "".join(ch for ch in request.headers.get("User-Agent", "").split("/", 1)[0] if ch.isprintable())
         manager = manager[:128]
-    elif len(manager) > 128:
-        raise errors.invalid("PatchOptions" if request.method == "PATCH" else "CreateOptions", "", [Cause(
-            "fieldManager", f'Too long: may not be more than 128 bytes', "FieldValueTooLong")], "meta.k8s.io")
+    else:
+        causes = [Cause("fieldManager", "Too long: may not be more than 128 bytes", "FieldValueTooLong")] \
+            if len(manager.encode()) > 128 else []
+        causes += [Cause("fieldManager", f'Invalid value: "{manager}": invalid character U+{ord(ch):04X} '
+                         f"(at position {i})") for i, ch in enumerate(manager) if not ch.isprintable()]
+        if causes:
+            options_kind = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(request.method, "PatchOptions")
+            raise errors.invalid(options_kind, "", causes, "meta.k8s.io")
     return Options(dry_run="All" in dry, field_validation=fv, user=request.get("user"), field_manager=manager)
 
 

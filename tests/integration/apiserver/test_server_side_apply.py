@@ -203,6 +203,78 @@ def test_kubectl_apply_to_the_status_subresource(kubectl: Kubectl):
     assert entry["fieldsV1"] == {"f:status": {"f:readyReplicas": {}, "f:replicas": {}}}
 
 
+def one_of_every_kind(suffix: str) -> list[dict]:
+    """A small valid object of every kind labkit serves that takes patches."""
+    labels = {"app": "all"}
+    template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    job_template = {"metadata": {"labels": labels},
+                    "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
+    selector = {"matchLabels": labels}
+
+    def obj(api_version, kind, name="all", **fields):
+        return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "labels": labels}, **fields}
+
+    rbac = "rbac.authorization.k8s.io/v1"
+    role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"all-{suffix}"}
+    return [
+        obj("v1", "ConfigMap", data={"a": "1"}),
+        obj("v1", "Secret", stringData={"a": "1"}, type="Opaque"),
+        obj("v1", "ServiceAccount"),
+        obj("v1", "Pod", spec=template["spec"]),
+        obj("v1", "Service", spec={"selector": labels, "ports": [{"port": 80}]}),
+        obj("v1", "Endpoints", subsets=[{"addresses": [{"ip": "10.1.2.3"}], "ports": [{"port": 80}]}]),
+        obj("v1", "LimitRange", spec={"limits": [{"type": "Container", "default": {"cpu": "100m"}}]}),
+        obj("v1", "ResourceQuota", spec={"hard": {"pods": "10"}}),
+        obj("v1", "Event", involvedObject={"kind": "Pod", "name": "all", "namespace": ""}, reason="Test",
+            message="m", type="Normal"),
+        obj("v1", "Namespace", name=f"all-{suffix}"),
+        obj("v1", "Node", name=f"all-{suffix}", spec={"podCIDR": "10.200.9.0/24"}),
+        obj("apps/v1", "Deployment", spec={"selector": selector, "template": template}),
+        obj("apps/v1", "ReplicaSet", spec={"selector": selector, "template": template}),
+        obj("apps/v1", "DaemonSet", spec={"selector": selector, "template": template}),
+        obj("apps/v1", "StatefulSet", spec={"selector": selector, "template": template, "serviceName": "all"}),
+        obj("batch/v1", "Job", spec={"template": job_template}),
+        obj("batch/v1", "CronJob", spec={"schedule": "*/5 * * * *", "jobTemplate": {"spec": {"template": job_template}}}),
+        obj("policy/v1", "PodDisruptionBudget", spec={"selector": selector, "minAvailable": 1}),
+        obj("coordination.k8s.io/v1", "Lease", spec={"holderIdentity": "me"}),
+        obj("discovery.k8s.io/v1", "EndpointSlice", addressType="IPv4",
+            endpoints=[{"addresses": ["10.1.2.3"]}], ports=[{"port": 80, "protocol": "TCP"}]),
+        obj(rbac, "Role", rules=[{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]),
+        obj(rbac, "RoleBinding", roleRef=role_ref, subjects=[{"kind": "User", "name": "u"}]),
+        obj(rbac, "ClusterRole", name=f"all-{suffix}", rules=[{"apiGroups": [""], "resources": ["pods"],
+                                                                "verbs": ["get"]}]),
+        obj(rbac, "ClusterRoleBinding", name=f"all-{suffix}", roleRef=role_ref,
+            subjects=[{"kind": "User", "name": "u"}]),
+    ]
+
+
+def test_kubectl_server_side_apply_of_every_kind(kubectl: Kubectl):
+    objects = one_of_every_kind(kubectl.namespace)
+    out = kubectl("apply", "--server-side", "-f", "-", input=docs(*objects))
+    assert out.count("serverside-applied") == len(objects), out
+    listing = "configmaps,secrets,serviceaccounts,pods,services,endpoints,limitranges,resourcequotas,events," \
+              "deployments,replicasets,daemonsets,statefulsets,jobs,cronjobs,poddisruptionbudgets,leases," \
+              "endpointslices,roles,rolebindings"
+    cluster = [f"namespace/all-{kubectl.namespace}", f"node/all-{kubectl.namespace}",
+               f"clusterrole/all-{kubectl.namespace}", f"clusterrolebinding/all-{kubectl.namespace}"]
+
+    def applied_objects() -> list[dict]:
+        items = kubectl.json("get", listing, "-l", "app=all", "--show-managed-fields")["items"]
+        return items + [kubectl.json("get", name, "--show-managed-fields") for name in cluster]
+
+    first = applied_objects()
+    assert len(first) == len(objects)
+    for item in first:
+        entry = managers(item)["kubectl"]
+        assert entry["operation"] == "Apply", item["kind"]
+        assert entry["fieldsV1"]["f:metadata"]["f:labels"] == {"f:app": {}}, item["kind"]
+    kubectl("apply", "--server-side", "-f", "-", input=docs(*objects))
+    again = applied_objects()
+    assert {(o["kind"], o["metadata"]["resourceVersion"]) for o in again} == \
+        {(o["kind"], o["metadata"]["resourceVersion"]) for o in first}, "an unchanged apply writes nothing"
+    kubectl("delete", "--wait=false", *cluster, namespaced=False)
+
+
 # -- the official Python client ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -281,6 +353,9 @@ def test_apply_answers_like_upstream(api_client, ns):
         assert (status, answer["reason"]) == (400, "BadRequest"), bad
     status, answer = raw_apply(api_client, ns, "raw", "data: [unclosed", fieldManager="m1")
     assert (status, answer["reason"]) == (400, "BadRequest")
+    status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump(cm), fieldManager="m" * 129)
+    assert (status, answer["reason"]) == (422, "Invalid")
+    assert answer["details"]["causes"][0]["field"] == "fieldManager"
     with_owners = {**cm, "metadata": {"name": "raw", "managedFields": [{"manager": "x", "operation": "Apply"}]}}
     status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump(with_owners), fieldManager="m1")
     assert (status, answer["message"]) == (400, "metadata.managedFields must be nil")
