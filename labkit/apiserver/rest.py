@@ -346,13 +346,17 @@ class Registry:
         ``create``. Returns (object, created).
         """
         check_name(resource, name)
-        if not isinstance(body, dict) or body.get("kind") is None or body.get("apiVersion") is None:
-            missing = "Kind" if not isinstance(body, dict) or body.get("kind") is None else "apiVersion"
-            raise errors.bad_request(f"Object '{missing}' is missing in '{_short(body) if isinstance(body, dict) else body}'")
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body of an apply must be a {resource.kind} object, got "
+                                     f"{errors.go_json_type(body)}")
+        for key, missing in (("kind", "Kind"), ("apiVersion", "apiVersion")):
+            if body.get(key) is None:  # an apply names its kind (a create or update may leave both out)
+                raise errors.bad_request(f"Object '{missing}' is missing in '{_short(body)}'")
         if isinstance(body.get("metadata"), dict) and body["metadata"].get("managedFields") is not None:
             raise errors.bad_request("metadata.managedFields must be nil")  # ownership is the server's to record
         config = self.check_body(resource, codec.copy(body), namespace, name)
         self.unknown_field_check(resource, config, options)
+        options.duplicate_fields = []  # reported once: create() and updated() check the merged object again
         options.applying = True
         wanted_rv = config["metadata"].get("resourceVersion")
 
