@@ -654,8 +654,6 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     old = _without_meta_fields(live or {})
     sent = (new.get("metadata") or {}).get("managedFields")
     base = new if sent is not None else (live or {})
-    if sent == []:
-        base = {}
     changed, removed = changed_fields(shape, old, _without_meta_fields(new))
     changed = owned_by_writes(changed, status_is_separate, subresource)
     managers = managers_of(base)

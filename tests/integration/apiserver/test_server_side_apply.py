@@ -294,13 +294,13 @@ def ns(api_client) -> str:
     return name
 
 
-def raw_apply(api_client, namespace: str, name: str, body: str, **query):
+def raw_apply(api_client, namespace: str, name: str, body: str, content_type: str = APPLY, **query):
     """A PATCH with the apply content type and a text body, sent by the client's own REST layer; (status, body)."""
     url = f"{api_client.configuration.host}/api/v1/namespaces/{namespace}/configmaps/{name}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
-    answer = api_client.call_api("PATCH", url, header_params={"Content-Type": APPLY, "Accept": "application/json"},
-                                 body=body)
+    answer = api_client.call_api("PATCH", url, header_params={"Content-Type": content_type,
+                                                              "Accept": "application/json"}, body=body)
     answer.read()
     return answer.status, json.loads(answer.data)
 
@@ -354,6 +354,10 @@ def test_apply_answers_like_upstream(api_client, ns):
         assert (status, answer["reason"]) == (400, "BadRequest"), bad
     status, answer = raw_apply(api_client, ns, "raw", "data: [unclosed", fieldManager="m1")
     assert (status, answer["reason"]) == (400, "BadRequest")
+    status, answer = raw_apply(api_client, ns, "raw", '{"data": {"a": "5"}}', "application/merge-patch+json",
+                               force="true")
+    assert (status, answer["message"]) == (422, 'PatchOptions.meta.k8s.io "" is invalid: force: Forbidden: may not '
+                                                'be specified for non-apply patch')
     status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump(cm), fieldManager="m" * 129)
     assert (status, answer["reason"]) == (422, "Invalid")
     assert answer["details"]["causes"][0]["field"] == "fieldManager"
