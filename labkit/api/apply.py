@@ -155,7 +155,7 @@ def item_shape(shape: Shape) -> Shape:
 
 def root_shape(api_version: str, kind: str) -> Shape:
     schema = schema_for(api_version, kind)
-    return Shape("struct", struct=schema) if schema is not None else UNKNOWN_MAP
+    return shape_of(schema) if schema is not None else UNKNOWN_MAP
 
 
 # -- path elements ---------------------------------------------------------------------
@@ -663,8 +663,8 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     if not changed and not removed and mine is None:
         _set_managed_fields(new, base, managers)
         return
-    for m in managers:
-        m.fields = difference(difference(m.fields, changed), removed)
+    for m in managers:  # the others lose what this update changed; everybody loses what is gone
+        m.fields = difference(m.fields if m is mine else difference(m.fields, changed), removed)
     if mine is not None:
         # the usual update: fields this manager already owns (the set stays, only its time moves)
         me.fields = mine.fields if not difference(changed, mine.fields) else union(mine.fields, changed)
