@@ -396,12 +396,16 @@ class Registry:
                                 subresource=subresource)
 
     async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None,
-                      options: Options) -> Change:
-        """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes)."""
+                      options: Options, written_through: str | None = None) -> Change:
+        """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes).
+
+        ``written_through``: the subresource the managedFields entry names when it is not ``subresource``
+        (``scale`` writes the main resource's spec.replicas).
+        """
         self.check_types(resource, requested)
         new = strategy.prepare_for_update(resource, requested, current, subresource)
         default(resource, new)
-        self.record_manager(resource, current, new, subresource, options)
+        self.record_manager(resource, current, new, written_through or subresource, options)
         meta = current["metadata"]
         attrs = Attributes(UPDATE, resource, meta.get("namespace"), meta["name"], new, current, subresource,
                            options.user, options.dry_run)
@@ -594,7 +598,7 @@ class Registry:
                     "autoscaling")
             new = codec.copy(current)
             new.setdefault("spec", {})["replicas"] = replicas
-            return await self.updated(resource, current, new, None, options)
+            return await self.updated(resource, current, new, None, options, written_through="scale")
 
         stored, _ = await self.storage.update(resource, namespace, name, try_scale, dry_run=options.dry_run)
         return to_scale(resource, stored)

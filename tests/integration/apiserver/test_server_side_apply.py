@@ -107,18 +107,20 @@ def test_kubectl_two_managers_conflict_force_and_shared_fields(kubectl: Kubectl)
 
 
 def test_kubectl_conflict_with_an_update_manager(kubectl: Kubectl):
-    """``kubectl scale`` is an Update by the manager "kubectl"; a later apply of replicas conflicts with it."""
+    """``kubectl scale`` (no --field-manager: the User-Agent's "kubectl") is an Update through /scale;
+    a later apply of replicas conflicts with it."""
     kubectl("apply", "--server-side", "--field-manager=ci", "-f", "-", input=docs(deployment("w")))
     kubectl("scale", "deploy", "w", "--replicas=4")
     shown = yaml.safe_load(kubectl("get", "deploy", "w", "-o", "yaml", "--show-managed-fields"))
-    update = [e for e in shown["metadata"]["managedFields"] if e["operation"] == "Update"]
-    assert update and update[0]["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    update = managers(shown)["kubectl"]
+    assert (update["operation"], update["subresource"], update["apiVersion"]) == ("Update", "scale", "apps/v1")
+    assert update["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
     assert "f:replicas" not in managers(shown)["ci"]["fieldsV1"]["f:spec"], "the update took the field"
     refused = kubectl.run("apply", "--server-side", "--field-manager=ci", "-f", "-", input=docs(deployment("w")),
                           check=False)
     assert refused.returncode != 0
-    assert f'conflict with "{update[0]["manager"]}" using apps/v1' in refused.stderr
-    assert ".spec.replicas" in refused.stderr
+    assert ('Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: '
+            '.spec.replicas') in refused.stderr
 
 
 def test_kubectl_server_side_dry_run_and_ordinary_update_keeps_managed_fields(kubectl: Kubectl):
