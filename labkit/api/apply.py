@@ -52,7 +52,8 @@ Where labkit differs from upstream:
 - No cap on Update entries (upstream folds the oldest beyond 10 into one).
 - Mutating admission's changes are not recorded for the requester (the entry
   is computed after defaulting, before admission).
-- ``/scale`` takes no apply (405); ``/status`` and the main resource do.
+- An apply through ``/scale`` is a Scale whose ``spec.replicas`` is the
+  workload's; it never creates the workload (404), as upstream.
 """
 
 from __future__ import annotations
@@ -513,6 +514,9 @@ def owned_by_writes(tree: Tree, status_is_separate: bool, subresource: str | Non
     """``tree`` without the fields no write through this endpoint can own (server fields; status or all else)."""
     if subresource == "status":
         return {"f:status": tree["f:status"]} if "f:status" in tree else {}
+    if subresource == "scale":  # a Scale is a view of spec.replicas
+        replicas = (tree.get("f:spec") or {}).get("f:replicas")
+        return {"f:spec": {"f:replicas": replicas}} if replicas is not None else {}
     out = {k: v for k, v in tree.items() if k not in SERVER_FIELDS}
     meta = out.pop("f:metadata", None)
     if meta:

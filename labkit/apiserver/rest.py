@@ -354,6 +354,8 @@ class Registry:
                 raise errors.bad_request(f"Object '{missing}' is missing in '{_short(body)}'")
         if isinstance(body.get("metadata"), dict) and body["metadata"].get("managedFields") is not None:
             raise errors.bad_request("metadata.managedFields must be nil")  # ownership is the server's to record
+        if subresource == "scale":
+            return await self.apply_scale(resource, namespace, name, body, options), False
         config = self.check_body(resource, codec.copy(body), namespace, name)
         self.unknown_field_check(resource, config, options)
         options.duplicate_fields = []  # reported once: create() and updated() check the merged object again
@@ -386,6 +388,24 @@ class Registry:
                     raise
         raise errors.conflict(resource.plural, name, resource.group,
                               detail="too many concurrent writers; please try again")
+
+    async def apply_scale(self, resource: Resource, namespace: str | None, name: str, body: dict,
+                          options: Options) -> dict:
+        """An apply of a Scale (``/scale``): its spec.replicas is the workload's, owned through ``scale``."""
+        scale = self.check_body(_SCALE_RESOURCE, codec.copy(body), namespace, name)
+        config: dict = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": name}}
+        if (scale.get("spec") or {}).get("replicas") is not None:
+            config["spec"] = {"replicas": scale["spec"]["replicas"]}
+        options.applying = True
+
+        async def try_apply(current: dict) -> Change:
+            merged = apply.apply(resource.api_version, resource.kind, current, config, options.field_manager,
+                                 force=options.force, now=strategy.now_rfc3339(),
+                                 status_is_separate=strategy.has_status(resource), subresource="scale")
+            return await self.updated(resource, current, merged, None, options, written_through="scale")
+
+        stored, _ = await self.storage.update(resource, namespace, name, try_apply, dry_run=options.dry_run)
+        return to_scale(resource, stored)
 
     def record_manager(self, resource: Resource, current: dict | None, new: dict, subresource: str | None,
                        options: Options) -> None:

@@ -590,7 +590,7 @@ class ApiServer:
     async def apply(self, request: web.Request, info: RequestInfo, raw: bytes, accept: Accept,
                     options: Options) -> web.Response:
         """Server-side apply (PATCH with application/apply-patch+yaml): 201 when it created the object."""
-        if info.subresource not in (None, "status"):
+        if info.subresource not in (None, "status", "scale"):
             raise errors.method_not_allowed()
         self.verb_allowed(info, "patch")
         if not request.query.get("fieldManager"):

@@ -296,9 +296,10 @@ def ns(api_client) -> str:
     return name
 
 
-def raw_apply(api_client, namespace: str, name: str, body: str, content_type: str = APPLY, **query):
+def raw_apply(api_client, namespace: str, name: str, body: str, content_type: str = APPLY,
+              resource: str = "api/v1/namespaces/{namespace}/configmaps/{name}", **query):
     """A PATCH with the apply content type and a text body, sent by the client's own REST layer; (status, body)."""
-    url = f"{api_client.configuration.host}/api/v1/namespaces/{namespace}/configmaps/{name}"
+    url = f"{api_client.configuration.host}/{resource.format(namespace=namespace, name=name)}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
     answer = api_client.call_api("PATCH", url, header_params={"Content-Type": content_type,
@@ -369,3 +370,31 @@ def test_apply_answers_like_upstream(api_client, ns):
     status, answer = raw_apply(api_client, ns, "raw", yaml.safe_dump({"data": {"a": "1"}}), fieldManager="m1")
     assert (status, answer["reason"]) == (400, "BadRequest")
     assert k8s.CoreV1Api(api_client).read_namespaced_config_map("raw", ns).data == {"a": "3"}, "bad input lost nothing"
+
+
+def test_apply_to_the_scale_subresource(api_client, ns):
+    """A Scale applied to /scale: its spec.replicas is the Deployment's, owned through the subresource."""
+    dyn = DynamicClient(api_client)
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    deployments.server_side_apply(body={**deployment("sc"), "metadata": {"name": "sc", "namespace": ns}},
+                                  namespace=ns, field_manager="ci")
+    scale_path = "apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
+    scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "sc"}, "spec": {"replicas": 6}}
+    status, answer = raw_apply(api_client, ns, "sc", yaml.safe_dump(scale), resource=scale_path, fieldManager="hpa")
+    assert (status, answer["message"]) == (409, 'Apply failed with 1 conflict: conflict with "ci": .spec.replicas')
+    status, answer = raw_apply(api_client, ns, "sc", yaml.safe_dump(scale), resource=scale_path, fieldManager="hpa",
+                               force="true")
+    assert (status, answer["kind"], answer["spec"]) == (200, "Scale", {"replicas": 6})
+    live = deployments.get(name="sc", namespace=ns).to_dict()
+    assert live["spec"]["replicas"] == 6
+    entry = managers(live)["hpa"]
+    assert (entry["operation"], entry["subresource"], entry["apiVersion"]) == ("Apply", "scale", "apps/v1")
+    assert entry["fieldsV1"] == {"f:spec": {"f:replicas": {}}}
+    assert "f:replicas" not in managers(live)["ci"]["fieldsV1"]["f:spec"]
+
+    status, answer = raw_apply(api_client, ns, "sc", yaml.safe_dump(deployment("sc")), resource=scale_path,
+                               fieldManager="hpa")
+    assert (status, answer["reason"]) == (400, "BadRequest"), "a Deployment is no Scale"
+    status, answer = raw_apply(api_client, ns, "missing", yaml.safe_dump({**scale, "metadata": {"name": "missing"}}),
+                               resource=scale_path, fieldManager="hpa")
+    assert status == 404, "an apply through /scale creates nothing"
