@@ -514,9 +514,6 @@ def owned_by_writes(tree: Tree, status_is_separate: bool, subresource: str | Non
     """``tree`` without the fields no write through this endpoint can own (server fields; status or all else)."""
     if subresource == "status":
         return {"f:status": tree["f:status"]} if "f:status" in tree else {}
-    if subresource == "scale":  # a Scale is a view of spec.replicas
-        replicas = (tree.get("f:spec") or {}).get("f:replicas")
-        return {"f:spec": {"f:replicas": replicas}} if replicas is not None else {}
     out = {k: v for k, v in tree.items() if k not in SERVER_FIELDS}
     meta = out.pop("f:metadata", None)
     if meta:

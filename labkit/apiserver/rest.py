@@ -402,7 +402,7 @@ class Registry:
             merged = apply.apply(resource.api_version, resource.kind, current, config, options.field_manager,
                                  force=options.force, now=strategy.now_rfc3339(),
                                  status_is_separate=strategy.has_status(resource), subresource="scale")
-            return await self.updated(resource, current, merged, None, options, written_through="scale")
+            return await self.updated(resource, current, merged, None, options)
 
         stored, _ = await self.storage.update(resource, namespace, name, try_apply, dry_run=options.dry_run)
         return to_scale(resource, stored)
