@@ -49,7 +49,11 @@ Where labkit differs from upstream:
   ``rollingUpdate``; labkit's schema does not know which fields are pointers).
 - Managers are not converted between API versions: a field set recorded with
   another version of the kind is compared as it is.
-- No cap on Update entries (upstream folds the oldest beyond 10 into one).
+- An object that has no managedFields yet (stored before labkit recorded
+  them) gets no "before-first-apply" entry on its first apply: the applier
+  takes what it applies without conflicts, and nobody owns the rest.
+- The client-side apply annotation is not rewritten by a server-side apply
+  (kubectl itself keeps it, as its "kubectl-last-applied" manager).
 - Mutating admission's changes are not recorded for the requester (the entry
   is computed after defaulting, before admission).
 - An apply through ``/scale`` is a Scale whose ``spec.replicas`` is the
@@ -676,7 +680,42 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     result = [me if m is mine else m for m in managers if m is mine or m.fields]
     if mine is None and me.fields:
         result.append(me)
-    _set_managed_fields(new, base, result)
+    _set_managed_fields(new, base, capped(result))
+
+
+MAX_UPDATE_MANAGERS = 10  # upstream's cap on Update entries
+OLD_UPDATES_MANAGER = "ancient-changes"
+
+
+def capped(managers: list[Manager]) -> list[Manager]:
+    """At most MAX_UPDATE_MANAGERS Update entries: the oldest are folded into "ancient-changes" (one per version).
+
+    As upstream's: an object many writers touched keeps a bounded managedFields.
+    """
+    updaters = [m for m in managers if m.operation == "Update"]
+    if len(updaters) <= MAX_UPDATE_MANAGERS:
+        return managers
+    folded: dict[str, Manager] = {}  # apiVersion -> its ancient-changes entry
+    for m in managers:
+        if m.operation == "Update" and m.name == OLD_UPDATES_MANAGER and not m.subresource:
+            folded[m.api_version] = m
+    gone: set[int] = set()
+    count = len(updaters)
+    for m in sorted(updaters, key=lambda m: m.time or ""):  # oldest first
+        if count <= MAX_UPDATE_MANAGERS:
+            break
+        bucket = folded.get(m.api_version)
+        if bucket is m:
+            continue
+        if bucket is None:
+            folded[m.api_version] = Manager(OLD_UPDATES_MANAGER, "Update", m.api_version, m.time, m.fields)
+            managers = [folded[m.api_version] if x is m else x for x in managers]
+            continue  # the first of its version becomes the bucket: no entry fewer yet
+        bucket.fields = union(bucket.fields, m.fields)
+        bucket.time = m.time  # the newer of the two
+        gone.add(id(m))
+        count -= 1
+    return [m for m in managers if id(m) not in gone]
 
 
 def same_but_times(a: dict, b: dict) -> bool:

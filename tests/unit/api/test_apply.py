@@ -235,6 +235,21 @@ def test_removed_fields_leave_every_set():
     assert entries(put) == {("a", "Apply"): {"f:data": {"f:x": {}}}}
 
 
+def test_update_entries_are_capped_the_oldest_folded_into_ancient_changes():
+    obj = applied({}, cm({"a": "1"}), "applier")
+    for i in range(12):
+        new = copy.deepcopy(obj)
+        new["data"][f"k{i}"] = "v"
+        A.record_update("v1", "ConfigMap", obj, new, f"writer-{i}", now=f"2026-01-01T00:00:{i:02d}Z")
+        obj = new
+    names = [(e["manager"], e["operation"]) for e in obj["metadata"]["managedFields"]]
+    assert len([n for n in names if n[1] == "Update"]) == A.MAX_UPDATE_MANAGERS
+    assert ("applier", "Apply") in names, "Apply entries are never folded"
+    ancient = entries(obj)[("ancient-changes", "Update")]
+    assert ancient == {"f:data": {"f:k0": {}, "f:k1": {}, "f:k2": {}}}
+    assert ("writer-3", "Update") in names and ("writer-2", "Update") not in names
+
+
 def test_path_text_is_upstreams():
     assert A.path_text(("f:spec", "f:ports", 'k:{"port":80,"protocol":"TCP"}', "f:name")) == \
         '.spec.ports[port=80,protocol="TCP"].name'
