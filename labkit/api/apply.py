@@ -37,10 +37,13 @@ Non-apply writes (create, update, patch, also through ``/status``) record an
 changed move to it (updates never conflict, as upstream's), fields that are
 gone leave every set, and the managedFields a request sends replace the stored
 ones (none sent: kept; ``[]``: cleared). The manager is ``?fieldManager=`` or
-the User-Agent's product name. The cost is one walk of the parts of the object
+the User-Agent's product name; a write through ``/status`` or ``/scale`` names
+that subresource. At most 10 Update entries are kept, the oldest folded into
+"ancient-changes" (``capped``). The cost is one walk of the parts of the object
 that changed (equal subtrees are skipped with one ``==``); a create walks the
 whole object (about 30 us for a small ConfigMap; bench/apiserver/run.py
-measures the whole request).
+measures the whole request). An apply through ``/scale`` applies a Scale's
+``spec.replicas`` to the workload and never creates it.
 
 Where labkit differs from upstream:
 
@@ -56,8 +59,11 @@ Where labkit differs from upstream:
   (kubectl itself keeps it, as its "kubectl-last-applied" manager).
 - Mutating admission's changes are not recorded for the requester (the entry
   is computed after defaulting, before admission).
-- An apply through ``/scale`` is a Scale whose ``spec.replicas`` is the
-  workload's; it never creates the workload (404), as upstream.
+- An apply whose result differs from the live object only until defaulting
+  runs (an atomic list applied without its defaulted fields, such as a
+  RoleBinding's subjects) writes nothing; upstream compares before defaulting
+  and writes the entry's new time. Conflicts are found before defaulting, as
+  upstream's.
 """
 
 from __future__ import annotations
@@ -642,7 +648,7 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     result_managers = [me if m is mine else m for m in managers if m is mine or m.fields]
     if mine is None:
         result_managers.append(me)
-    _set_managed_fields(merged, live, result_managers)
+    _set_managed_fields(merged, result_managers)
     return merged
 
 
@@ -666,7 +672,7 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     mine = next((m for m in managers if m.identity() == me.identity()), None)
     me.source = mine.source if mine is not None else None
     if not changed and not removed and mine is None:
-        _set_managed_fields(new, base, managers)
+        _set_managed_fields(new, managers)
         return
     for m in managers:  # the others lose what this update changed; everybody loses what is gone
         m.fields = difference(m.fields if m is mine else difference(m.fields, changed), removed)
@@ -680,7 +686,7 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     result = [me if m is mine else m for m in managers if m is mine or m.fields]
     if mine is None and me.fields:
         result.append(me)
-    _set_managed_fields(new, base, capped(result))
+    _set_managed_fields(new, capped(result))
 
 
 MAX_UPDATE_MANAGERS = 10  # upstream's cap on Update entries
@@ -742,7 +748,7 @@ def _written_through(config: dict, status_is_separate: bool, subresource: str | 
     return config
 
 
-def _set_managed_fields(obj: dict, before: dict, managers: list[Manager]) -> None:
+def _set_managed_fields(obj: dict, managers: list[Manager]) -> None:
     meta = obj.setdefault("metadata", {})
     entries = [m.entry() for m in managers if m.fields]
     if entries:
