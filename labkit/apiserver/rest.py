@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from labkit.api import errors, registry
+from labkit.api import apply, errors, registry
 from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import apply_patch
 from labkit.api.registry import Resource
@@ -52,6 +52,10 @@ class Options:
     # ('line 5: key "name" already set in map'); "patch": messages about a patch body ('duplicate field "x"').
     duplicate_fields: list[str] = field(default_factory=list)
     duplicates_kind: str = "json"
+    # Who writes, for metadata.managedFields (?fieldManager=, else the User-Agent's product name).
+    field_manager: str = ""
+    force: bool = False  # apply: take over fields other managers own (?force=true)
+    applying: bool = False  # a server-side apply: its own managedFields entry, no Update entry
 
 
 @dataclass
@@ -267,6 +271,7 @@ class Registry:
             prepared = codec.copy(obj)
             strategy.prepare_for_create(resource, prepared)
             default(resource, prepared)
+            self.record_manager(resource, None, prepared, None, options)
             attrs = Attributes(CREATE, resource, meta.get("namespace"), meta["name"], prepared, user=options.user,
                                dry_run=options.dry_run)
             try:
@@ -332,19 +337,102 @@ class Registry:
         stored, _ = await self.storage.update(resource, namespace, name, try_update, dry_run=options.dry_run)
         return stored
 
+    async def apply(self, resource: Resource, namespace: str | None, name: str, body: Any, options: Options,
+                    subresource: str | None = None) -> tuple[dict, bool]:
+        """Server-side apply of the configuration ``body`` by ``options.field_manager`` (labkit/api/apply.py).
+
+        Like a patch, the merged object then goes through ``updated`` (strategy,
+        defaults, admission, validation); a missing object is created through
+        ``create``. Returns (object, created).
+        """
+        check_name(resource, name)
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body of an apply must be a {resource.kind} object, got "
+                                     f"{errors.go_json_type(body)}")
+        for key, missing in (("kind", "Kind"), ("apiVersion", "apiVersion")):
+            if body.get(key) is None:  # an apply names its kind (a create or update may leave both out)
+                raise errors.bad_request(f"Object '{missing}' is missing in '{_short(body)}'")
+        if isinstance(body.get("metadata"), dict) and body["metadata"].get("managedFields") is not None:
+            raise errors.bad_request("metadata.managedFields must be nil")  # ownership is the server's to record
+        if subresource == "scale":
+            return await self.apply_scale(resource, namespace, name, body, options), False
+        config = self.check_body(resource, codec.copy(body), namespace, name)
+        self.unknown_field_check(resource, config, options)
+        options.duplicate_fields = []  # reported once: create() and updated() check the merged object again
+        options.applying = True
+        wanted_rv = config["metadata"].get("resourceVersion")
+
+        def applied(current: dict) -> dict:
+            if wanted_rv and current and wanted_rv != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(resource.plural, name, resource.group)
+            return apply.apply(resource.api_version, resource.kind, current, config, options.field_manager,
+                               force=options.force, now=strategy.now_rfc3339(),
+                               status_is_separate=strategy.has_status(resource), subresource=subresource)
+
+        async def try_apply(current: dict) -> Change:
+            return await self.updated(resource, current, applied(current), subresource, options)
+
+        for _ in retries():
+            try:
+                stored, _ = await self.storage.update(resource, namespace, name, try_apply, dry_run=options.dry_run)
+                return stored, False
+            except StatusError as exc:
+                if exc.code != 404 or exc.reason != "NotFound" or subresource is not None or wanted_rv:
+                    raise
+            new = applied({})
+            new["metadata"].pop("resourceVersion", None)
+            try:
+                return await self.create(resource, namespace, new, options), True
+            except StatusError as exc:
+                if exc.reason != "AlreadyExists":  # created meanwhile: apply to it
+                    raise
+        raise errors.conflict(resource.plural, name, resource.group,
+                              detail="too many concurrent writers; please try again")
+
+    async def apply_scale(self, resource: Resource, namespace: str | None, name: str, body: dict,
+                          options: Options) -> dict:
+        """An apply of a Scale (``/scale``): its spec.replicas is the workload's, owned through ``scale``."""
+        scale = self.check_body(_SCALE_RESOURCE, codec.copy(body), namespace, name)
+        config: dict = {"apiVersion": resource.api_version, "kind": resource.kind, "metadata": {"name": name}}
+        if (scale.get("spec") or {}).get("replicas") is not None:
+            config["spec"] = {"replicas": scale["spec"]["replicas"]}
+        options.applying = True
+
+        async def try_apply(current: dict) -> Change:
+            merged = apply.apply(resource.api_version, resource.kind, current, config, options.field_manager,
+                                 force=options.force, now=strategy.now_rfc3339(),
+                                 status_is_separate=strategy.has_status(resource), subresource="scale")
+            return await self.updated(resource, current, merged, None, options)
+
+        stored, _ = await self.storage.update(resource, namespace, name, try_apply, dry_run=options.dry_run)
+        return to_scale(resource, stored)
+
+    def record_manager(self, resource: Resource, current: dict | None, new: dict, subresource: str | None,
+                       options: Options) -> None:
+        """The writer's ``Update`` entry in ``new``'s managedFields (an apply made its own)."""
+        if not options.applying:
+            apply.record_update(resource.api_version, resource.kind, current, new, options.field_manager,
+                                now=strategy.now_rfc3339(), status_is_separate=strategy.has_status(resource),
+                                subresource=subresource)
+
     async def updated(self, resource: Resource, current: dict, requested: dict, subresource: str | None,
-                      options: Options) -> Change:
-        """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes)."""
+                      options: Options, written_through: str | None = None) -> Change:
+        """The Change an update of ``current`` to ``requested`` makes (or none when nothing changes).
+
+        ``written_through``: the subresource the managedFields entry names when it is not ``subresource``
+        (``scale`` writes the main resource's spec.replicas).
+        """
         self.check_types(resource, requested)
         new = strategy.prepare_for_update(resource, requested, current, subresource)
         default(resource, new)
+        self.record_manager(resource, current, new, written_through or subresource, options)
         meta = current["metadata"]
         attrs = Attributes(UPDATE, resource, meta.get("namespace"), meta["name"], new, current, subresource,
                            options.user, options.dry_run)
         await self.admission.admit(attrs)
         self.check_valid(resource, new, current)
         await self.admission.validate(attrs)
-        if _same(new, current):
+        if _same(new, current) or (options.applying and apply.same_but_times(new, current)):
             return Change.none()
         if strategy.finished_deleting(resource, new):
             return Change(obj=new, delete=True, extras=await self.side_effects(resource, None, current)
@@ -530,7 +618,7 @@ class Registry:
                     "autoscaling")
             new = codec.copy(current)
             new.setdefault("spec", {})["replicas"] = replicas
-            return await self.updated(resource, current, new, None, options)
+            return await self.updated(resource, current, new, None, options, written_through="scale")
 
         stored, _ = await self.storage.update(resource, namespace, name, try_scale, dry_run=options.dry_run)
         return to_scale(resource, stored)

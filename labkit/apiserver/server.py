@@ -29,6 +29,7 @@ import yaml
 from aiohttp import web
 
 from labkit.api import errors, nesting, registry
+from labkit.api.apply import APPLY_PATCH
 from labkit.api.errors import Cause, StatusError
 from labkit.api.patch import JSON_PATCH, PATCH_TYPES
 from labkit.api.registry import Resource
@@ -242,7 +243,19 @@ def write_options(request: web.Request) -> Options:
     if fv not in ("Strict", "Warn", "Ignore"):
         raise errors.bad_request(f'fieldValidation: Unsupported value: "{fv}": supported values: "Ignore", '
                                  '"Strict", "Warn"')
-    return Options(dry_run="All" in dry, field_validation=fv, user=request.get("user"))
+    manager = q.get("fieldManager")
+    if manager is None:  # upstream: the product name of the User-Agent ("kubectl", "OpenAPI-Generator")
+        manager = "".join(ch for ch in request.headers.get("User-Agent", "").split("/", 1)[0] if ch.isprintable())
+        manager = manager[:128]
+    else:
+        causes = [Cause("fieldManager", "Too long: may not be more than 128 bytes", "FieldValueTooLong")] \
+            if len(manager.encode()) > 128 else []
+        causes += [Cause("fieldManager", f'Invalid value: "{manager}": invalid character U+{ord(ch):04X} '
+                         f"(at position {i})") for i, ch in enumerate(manager) if not ch.isprintable()]
+        if causes:
+            options_kind = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(request.method, "PatchOptions")
+            raise errors.invalid(options_kind, "", causes, "meta.k8s.io")
+    return Options(dry_run="All" in dry, field_validation=fv, user=request.get("user"), field_manager=manager)
 
 
 def _int_param(request: web.Request, name: str, default: int = 0) -> int:
@@ -556,10 +569,16 @@ class ApiServer:
         options = write_options(request)
         raw = await read_body(request)
         content_type = request.headers.get("Content-Type") or ""
-        if content_type.split(";", 1)[0].strip().lower() not in PATCH_TYPES:
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media not in PATCH_TYPES + (APPLY_PATCH,):
             # Name the patch types (a plain application/json body is not one of them).
             raise StatusError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                              f"accepted media types include: {', '.join(PATCH_TYPES)}")
+                              f"accepted media types include: {', '.join(PATCH_TYPES + (APPLY_PATCH,))}")
+        if media == APPLY_PATCH:
+            return await self.apply(request, info, raw, accept, options)
+        if "force" in request.query:
+            raise errors.invalid("PatchOptions", "", [Cause(
+                "force", "Forbidden: may not be specified for non-apply patch", "FieldValueForbidden")], "meta.k8s.io")
         if info.subresource == "scale":
             obj = await reg.update_scale(r, info.namespace, info.name, raw, None, content_type, options)
             return render(obj, Accept(JSON))
@@ -571,6 +590,21 @@ class ApiServer:
             options.duplicates_kind = "patch"
         obj = await reg.patch(r, info.namespace, info.name, raw, content_type, options, info.subresource)
         return render(obj, accept, 200, options.warnings)
+
+    async def apply(self, request: web.Request, info: RequestInfo, raw: bytes, accept: Accept,
+                    options: Options) -> web.Response:
+        """Server-side apply (PATCH with application/apply-patch+yaml): 201 when it created the object."""
+        if info.subresource not in (None, "status", "scale"):
+            raise errors.method_not_allowed()
+        self.verb_allowed(info, "patch")
+        if not request.query.get("fieldManager"):
+            raise errors.invalid("PatchOptions", "", [Cause(
+                "fieldManager", "Required value: is required for apply patch", "FieldValueRequired")], "meta.k8s.io")
+        options.force = bool(_bool_param(request, "force"))
+        body = decode_body(raw, YAML, info.resource, options)  # YAML, or JSON (YAML reads it too)
+        obj, created = await self.registry.apply(info.resource, info.namespace, info.name, body, options,
+                                                 info.subresource)
+        return render(obj, accept, 201 if created else 200, options.warnings)
 
     async def delete(self, request: web.Request, info: RequestInfo) -> web.Response:
         reg, r = self.registry, info.resource

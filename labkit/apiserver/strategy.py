@@ -131,6 +131,8 @@ def prepare_for_update(resource: Resource, new: dict, old: dict, subresource: st
             stored.pop("status")
         with_zero_status(resource, stored)
         stored["metadata"]["resourceVersion"] = (new.get("metadata") or {}).get("resourceVersion")
+        if "managedFields" in (new.get("metadata") or {}):  # who owns what is recorded for every endpoint
+            stored["metadata"]["managedFields"] = new["metadata"]["managedFields"]
         return stored
     new = codec.copy(new)
     meta = new.setdefault("metadata", {})
