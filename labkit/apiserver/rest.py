@@ -52,8 +52,9 @@ class Options:
     # ('line 5: key "name" already set in map'); "patch": messages about a patch body ('duplicate field "x"').
     duplicate_fields: list[str] = field(default_factory=list)
     duplicates_kind: str = "json"
-    # Who writes, for metadata.managedFields (?fieldManager=, else the User-Agent's product name).
-    field_manager: str = ""
+    # Who writes, for metadata.managedFields (?fieldManager=, else the User-Agent's product name). The
+    # default names the apiserver's own writes (the namespaces, Service and RBAC it makes at start), as upstream's.
+    field_manager: str = "kube-apiserver"
     force: bool = False  # apply: take over fields other managers own (?force=true)
     applying: bool = False  # a server-side apply: its own managedFields entry, no Update entry
 
