@@ -225,7 +225,7 @@ class Supervisor:
             _signal(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_SECONDS
         while self.workers and time.monotonic() < deadline:
-            self._collect_exited()
+            self._reap()  # stopping: the exited are forgotten, none started again
             time.sleep(0.05)
         for pid in list(self.workers):
             log.warning("worker %d (pid %d) did not stop in %.0f s: killing it",
@@ -233,12 +233,6 @@ class Supervisor:
             _signal(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             self._forget_pipe(self.workers.pop(pid))
-
-    def _collect_exited(self) -> None:
-        for pid in list(self.workers):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done:
-                self._forget_pipe(self.workers.pop(pid))
 
 
 def _signal(pid: int, sig: int) -> None:
