@@ -87,20 +87,25 @@ class RotatingFile:
     def write(self, line: bytes) -> None:
         if self.file.closed:  # the apiserver is stopping: a watch that ends after the log closed is not recorded
             return
-        size = self._follow_rotation()
-        if self.max_bytes and size and size + len(line) > self.max_bytes:
+        held = self._held_if_current()
+        if held is None:  # another process rotated: follow it into the new file
+            self._reopen()
+            held = os.fstat(self.file.fileno())
+        if self.max_bytes and held.st_size and held.st_size + len(line) > self.max_bytes:
             self.rotate()
         self.file.write(line)
         self.file.flush()
 
-    def _follow_rotation(self) -> int:
-        """The size of the file at ``path``, reopened first if another process renamed ours away."""
+    def _held_if_current(self) -> os.stat_result | None:
+        """The stat of the file this writer holds; None when ``path`` names another file now (renamed away)."""
         held, current = os.fstat(self.file.fileno()), _stat_or_none(self.path)
         if current is None or (current.st_ino, current.st_dev) != (held.st_ino, held.st_dev):
-            self.file.close()
-            self.file = open(self.path, "ab")
-            return os.fstat(self.file.fileno()).st_size
-        return held.st_size
+            return None
+        return held
+
+    def _reopen(self) -> None:
+        self.file.close()
+        self.file = open(self.path, "ab")
 
     def backup_name(self, now: float) -> Path:
         """``<stem>-<UTC time to the millisecond><ext>``: names sort by time, so pruning keeps the newest."""
@@ -121,15 +126,12 @@ class RotatingFile:
     def rotate(self) -> None:
         now = time.time()
         fcntl.flock(self.file.fileno(), fcntl.LOCK_EX)  # released by closing the file
-        held, current = os.fstat(self.file.fileno()), _stat_or_none(self.path)
-        if current is None or (current.st_ino, current.st_dev) != (held.st_ino, held.st_dev):
+        if self._held_if_current() is None:
             # Another writer rotated while this one waited for the lock: write into the new file.
-            self.file.close()
-            self.file = open(self.path, "ab")
+            self._reopen()
             return
         os.replace(self.path, self.backup_name(now))
-        self.file.close()
-        self.file = open(self.path, "ab")
+        self._reopen()
         old = self.backups()
         doomed = set(old[:-self.max_backups]) if self.max_backups and len(old) > self.max_backups else set()
         if self.max_age_days:
