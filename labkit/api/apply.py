@@ -468,11 +468,11 @@ def changed_fields(shape: Shape, old: Any, new: Any) -> tuple[Tree, Tree]:
     """(added or modified, removed) fields between ``old`` and ``new``; equal parts are skipped unwalked."""
     changed: Tree = {}
     removed: Tree = {}
-    if old == new and type(old) is type(new):
+    if not _differs(old, new):
         return changed, removed
     if shape.kind in ("struct", "map") and isinstance(old, dict) and isinstance(new, dict):
         for key, sub in new.items():
-            if key in old and old[key] == sub and type(old[key]) is type(sub):
+            if key in old and not _differs(old[key], sub):
                 continue  # the usual case: most fields are as they were
             sub_shape = child_shape(shape, key)
             if sub_shape is None:
@@ -487,8 +487,8 @@ def changed_fields(shape: Shape, old: Any, new: Any) -> tuple[Tree, Tree]:
             _attach(changed, "f:" + key, c, member=sub_shape.kind == "leaf" and (c or _differs(old[key], sub)))
             _attach(removed, "f:" + key, r)
         for key, sub in old.items():
-            if key not in new and child_shape(shape, key) is not None:
-                sub_shape = child_shape(shape, key)
+            sub_shape = child_shape(shape, key) if key not in new else None
+            if sub_shape is not None:
                 _attach(removed, "f:" + key, config_field_set(sub_shape, sub), member=True)
         return changed, removed
     if shape.kind in ("assoc", "set") and isinstance(old, list) and isinstance(new, list):
@@ -587,6 +587,14 @@ def managers_of(obj: dict) -> list[Manager]:
     return out
 
 
+def _stored_entry_of(me: Manager, managers: list[Manager]) -> Manager | None:
+    """The stored entry of the manager ``me`` writes for (None: its first write); ``me`` takes over its
+    source, so that an entry nobody changed is written back as it was."""
+    mine = next((m for m in managers if m.identity() == me.identity()), None)
+    me.source = mine.source if mine is not None else None
+    return mine
+
+
 def conflict_error(conflicts: list[tuple[Manager, tuple]]) -> errors.StatusError:
     """409 Conflict in upstream's words: one cause per field, the message listing them."""
     causes = [Cause(field=path_text(p), message=f"conflict with {m.describe()}", reason="FieldManagerConflict")
@@ -616,8 +624,7 @@ def apply(api_version: str, kind: str, live: dict, config: dict, manager: str, *
     shape = root_shape(api_version, kind)
     managers = managers_of(live)
     me = Manager(manager, "Apply", api_version, now, {}, subresource or "")
-    mine = next((m for m in managers if m.identity() == me.identity()), None)
-    me.source = mine.source if mine is not None else None
+    mine = _stored_entry_of(me, managers)
     others = [m for m in managers if m is not mine]
 
     # 1. the field set of the applied config (of the part this endpoint writes: status, or all but status)
@@ -669,8 +676,7 @@ def record_update(api_version: str, kind: str, live: dict | None, new: dict, man
     changed = owned_by_writes(changed, status_is_separate, subresource)
     managers = managers_of(base)
     me = Manager(manager, "Update", api_version, now, {}, subresource or "")
-    mine = next((m for m in managers if m.identity() == me.identity()), None)
-    me.source = mine.source if mine is not None else None
+    mine = _stored_entry_of(me, managers)
     if not changed and not removed and mine is None:
         _set_managed_fields(new, managers)
         return
